@@ -1,0 +1,1 @@
+"""The pipelines that ship with rxstream: prices, portfolio, signals, trades and an example evaluator."""

@@ -1,0 +1,1 @@
+"""rxstream: a reactive dataflow engine that streams live trading data."""

@@ -1,0 +1,108 @@
+"""Exceptions raised by rxstream; every one derives from :class:`RxstreamError`.
+
+The tree::
+
+    RxstreamError
+    ├── ValidationError        an event field is missing or wrong (names the field)
+    ├── TickFileError          a tick file line is bad (``FILE:LINE: reason``)
+    ├── PipelineLoadError      a pipelines/ module is broken (``FILE:LINE: reason``)
+    ├── ConfigError            a setting is invalid (names the setting)
+    ├── StreamError            a stream failed at run time (names the stream)
+    ├── ProtocolError          a WebSocket client sent something invalid (carries a code)
+    │   └── AuthError          a token is missing, bad or expired
+    └── SourceConnectionError  a broker connection could not be made (names host and port)
+
+Each carries the structured parts of its message as attributes, so code can
+react to *what* went wrong without parsing strings.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "PipelineLoadError",
+    "ProtocolError",
+    "RxstreamError",
+    "SourceConnectionError",
+    "StreamError",
+    "TickFileError",
+    "ValidationError",
+]
+
+
+class RxstreamError(Exception):
+    """Root of every error rxstream raises on purpose."""
+
+
+class ValidationError(RxstreamError, ValueError):
+    """An event could not be built: ``field`` names what was wrong."""
+
+    def __init__(self, field: str, reason: str, *, event: str | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.event = event
+        where = f"{event}.{field}" if event else field
+        super().__init__(f"{where}: {reason}")
+
+
+class TickFileError(RxstreamError):
+    """A line of a tick file is bad; ``str()`` reads ``FILE:LINE: reason``."""
+
+    def __init__(self, path: str, line: int, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{path}:{line}: {reason}")
+
+
+class PipelineLoadError(RxstreamError):
+    """A pipeline module could not be loaded; ``str()`` reads ``FILE:LINE: reason``."""
+
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {reason}")
+
+
+class ConfigError(RxstreamError, ValueError):
+    """A setting is invalid: ``setting`` names it, ``reason`` says why."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        self.setting = setting
+        self.reason = reason
+        super().__init__(f"setting {setting!r}: {reason}")
+
+
+class StreamError(RxstreamError):
+    """A stream failed while running: ``stream`` names it."""
+
+    def __init__(self, stream: str, reason: str) -> None:
+        self.stream = stream
+        self.reason = reason
+        super().__init__(f"stream {stream!r}: {reason}")
+
+
+class ProtocolError(RxstreamError):
+    """A client message broke the WebSocket protocol; ``code`` is the documented error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+class AuthError(ProtocolError):
+    """A token was missing, malformed, badly signed or expired."""
+
+
+class SourceConnectionError(RxstreamError):
+    """A broker connection could not be made to ``host:port``."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        super().__init__(f"cannot connect to {host}:{port}: {reason}")
