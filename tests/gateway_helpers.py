@@ -1,0 +1,95 @@
+"""Helpers shared by the gateway tests: the JSON Schemas of docs/schema and a frame reader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jsonschema
+
+__all__ = ["CLIENT_SCHEMA", "SERVER_SCHEMA", "Reader", "check_client", "check_server"]
+
+_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
+SERVER_SCHEMA = json.loads((_SCHEMA_DIR / "server.schema.json").read_text())
+CLIENT_SCHEMA = json.loads((_SCHEMA_DIR / "client.schema.json").read_text())
+_server = jsonschema.Draft202012Validator(SERVER_SCHEMA, format_checker=jsonschema.FormatChecker())
+_client = jsonschema.Draft202012Validator(CLIENT_SCHEMA)
+jsonschema.Draft202012Validator.check_schema(SERVER_SCHEMA)
+jsonschema.Draft202012Validator.check_schema(CLIENT_SCHEMA)
+
+
+def check_server(frame: Any) -> Any:
+    """Validate one server frame (already parsed) against docs/schema/server.schema.json."""
+    _server.validate(frame)
+    return frame
+
+
+def check_client(frame: Any) -> Any:
+    """Validate one client frame against docs/schema/client.schema.json."""
+    _client.validate(frame)
+    return frame
+
+
+class Reader:
+    """Reads a real WebSocket, validates every frame against the schema and splits arrays into messages."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.buffer: list[dict[str, Any]] = []
+        self.frames = 0
+        self.arrays = 0
+        self.close_code: int | None = None
+
+    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The next message; raises TimeoutError or ConnectionError (with the close code) if none."""
+        while not self.buffer:
+            msg = await self.ws.receive(timeout=timeout)
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                self.close_code = self.ws.close_code
+                raise ConnectionError(f"closed with {self.ws.close_code}")
+            assert msg.type is aiohttp.WSMsgType.TEXT, msg
+            frame = check_server(json.loads(msg.data))
+            self.frames += 1
+            if isinstance(frame, list):
+                self.arrays += 1
+                self.buffer.extend(frame)
+            else:
+                self.buffer.append(frame)
+        return self.buffer.pop(0)
+
+    async def until(self, type_: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
+        """Skip messages until one of ``type_`` whose fields equal ``match``."""
+        while True:
+            msg = await self.next(timeout)
+            if msg["type"] == type_ and all(msg.get(k) == v for k, v in match.items()):
+                return msg
+
+    async def take(self, n: int, type_: str = "data", timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The next ``n`` messages of ``type_`` (others skipped)."""
+        out = []
+        while len(out) < n:
+            msg = await self.next(timeout)
+            if msg["type"] == type_:
+                out.append(msg)
+        return out
+
+    async def closed(self, timeout: float = 5.0) -> int | None:
+        """Read until the server closes; the close code."""
+        try:
+            while True:
+                await self.next(timeout)
+        except ConnectionError:
+            return self.close_code
+
+    async def drain(self, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Everything the server queued before now: sends a ping and collects messages up to its pong."""
+        self._barrier = getattr(self, "_barrier", 0) + 1
+        await self.ws.send_str(json.dumps({"type": "ping", "id": f"barrier-{self._barrier}"}))
+        out = []
+        while True:
+            msg = await self.next(timeout)
+            if msg["type"] == "pong" and msg.get("id") == f"barrier-{self._barrier}":
+                return out
+            out.append(msg)
