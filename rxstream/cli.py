@@ -13,7 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     from .commands import register_offline
 
-    parser = argparse.ArgumentParser(prog="rxstream", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rxstream", description="Stream live trading data through reactive pipelines.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_offline(subparsers)
     return parser
@@ -22,7 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rxstream`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # `rxstream replay ... | head`: the reader left, so do we
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -110,8 +110,8 @@ def _no_unknown(d: Mapping[str, Any], fields: frozenset[str], event: str) -> Non
 
 
 def _as_dict(event: Any) -> dict[str, Any]:
-    out = dict(zip(event._fields, event))
-    out["type"] = event.kind
+    out = {"type": event.kind}
+    out.update(zip(event._fields, event))
     return out
 
 

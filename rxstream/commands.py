@@ -1,0 +1,206 @@
+"""The offline commands: ``replay``, ``import-csv``, ``pipelines`` and the terminal view ``top``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+
+from .engine import Engine
+from .errors import PipelineLoadError, RxstreamError, TickFileError
+from .events import Event, dumps
+from .importers import import_csv
+from .pipelines import load_pipelines
+from .replay import ReplayFeed, ReplayScheduler, replay_virtual
+from .tickfile import ReadStats, encode_event, encode_header, read_events
+
+__all__ = ["register_offline"]
+
+
+def register_offline(subparsers: Any) -> None:
+    """Add the offline subcommands to the ``rxstream`` parser."""
+    replay = subparsers.add_parser(
+        "replay",
+        help="run a pipeline over a tick file in virtual time",
+        description="Run a pipeline over a tick file in virtual time and write its output as JSON Lines "
+        "(a tick file when the output is events). Two runs give byte-identical output.",
+    )
+    replay.add_argument("file", type=Path, help="tick file (.jsonl or .jsonl.gz)")
+    replay.add_argument("--pipeline", required=True, help="pipeline name, e.g. price_updates")
+    replay.add_argument("--pipelines", type=Path, default=None, help="pipelines folder (default ./pipelines)")
+    replay.add_argument("--out", type=Path, default=None, help="output file (default stdout; .gz compresses)")
+    replay.add_argument("--skip-bad", action="store_true", help="skip bad lines, report how many")
+    replay.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a pipeline setting")
+    replay.set_defaults(func=_replay)
+
+    importer = subparsers.add_parser(
+        "import-csv",
+        help="convert a provider CSV (histdata, truefx) into a tick file",
+        description="Convert a histdata.com (EST, no DST) or TrueFX (ISO with offset) quote CSV into a tick file.",
+    )
+    importer.add_argument("csv", type=Path)
+    importer.add_argument("-o", "--out", type=Path, required=True, help="tick file to write (.gz compresses)")
+    importer.add_argument("--symbol", default=None, help="symbol (default: from the file name)")
+    importer.add_argument("--format", choices=("histdata", "truefx"), default=None, help="default: detected")
+    importer.set_defaults(func=_import_csv)
+
+    listing = subparsers.add_parser("pipelines", help="list the pipelines a folder declares")
+    listing.add_argument("--pipelines", type=Path, default=None)
+    listing.set_defaults(func=_list_pipelines)
+
+    demo = subparsers.add_parser(
+        "top",
+        help="watch the standard pipelines over a paced replay, live in the terminal",
+    )
+    demo.add_argument("--speed", type=float, default=60.0, help="replay speed (60 = a minute per second)")
+    demo.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled session)")
+    demo.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    demo.set_defaults(func=_demo_terminal)
+
+
+def _fail(console: Console, message: str) -> int:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return 2
+
+
+def _parse_settings(pairs: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise RxstreamError(f"--set expects NAME=VALUE, got {pair!r}")
+        value: Any = text
+        for cast in (int, float):
+            with contextlib.suppress(ValueError):
+                value = cast(text)
+                break
+        settings[name] = value
+    return settings
+
+
+def _with_progress(events: Iterator[Event], stats: ReadStats, console: Console) -> Iterator[Event]:
+    """Yield ``events``, showing a progress bar on stderr when it is a terminal."""
+    if not console.is_terminal:
+        yield from events
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+        console=console, transient=True,
+    ) as progress:
+        task = progress.add_task(stats.path or "replay", total=None)
+        for count, event in enumerate(events):
+            if count % 20_000 == 0:
+                progress.update(task, total=stats.size or None, completed=stats.bytes_read)
+            yield event
+
+
+def _replay(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        pipelines = {p.name: p for p in load_pipelines(args.pipelines)}
+        if args.pipeline not in pipelines:
+            return _fail(console, f"unknown pipeline {args.pipeline!r}; known: {', '.join(sorted(pipelines))}")
+        settings = _parse_settings(args.set)
+        stats = ReadStats()
+        events = read_events(args.file, skip_bad=args.skip_bad, stats=stats)
+        first = next(events, None)
+        if first is None:
+            if stats.skipped:
+                console.print(stats.summary(), highlight=False)
+            return _fail(console, f"{args.file}: no events")
+        # The pipeline needs every source it reads, and the evaluators that feed them.
+        needed = _with_feeders(pipelines, args.pipeline)
+        scheduler = ReplayScheduler(first.time)
+        engine = Engine(pipelines=needed, scheduler=scheduler, settings=settings)
+        engine.start()
+        with _output(args.out) as out:
+            out.write(encode_header(f"rxstream replay {args.file.name} --pipeline {args.pipeline}"))
+            engine.outputs[args.pipeline].subscribe(lambda value: out.write(_line(value)))
+            replay_virtual(_with_progress(itertools.chain([first], events), stats, console), engine)
+        engine.stop()
+    except (TickFileError, PipelineLoadError) as error:
+        return _fail(console, str(error))
+    except RxstreamError as error:
+        return _fail(console, str(error))
+    if stats.skipped:
+        console.print(f"[yellow]{stats.summary()}[/]", highlight=False)
+        for reason in stats.reasons:
+            console.print(f"  {reason}", highlight=False)
+    return 0
+
+
+def _with_feeders(pipelines: dict[str, Any], name: str) -> list[Any]:
+    """The pipeline ``name`` and every pipeline that feeds one of the sources it reads (transitively)."""
+    chosen = {name}
+    frontier = [name]
+    while frontier:
+        wanted = set(pipelines[frontier.pop()].sources)
+        for other in pipelines.values():
+            if other.feeds in wanted and other.name not in chosen:
+                chosen.add(other.name)
+                frontier.append(other.name)
+    return [p for n, p in pipelines.items() if n in chosen]
+
+
+def _line(value: Any) -> bytes:
+    if hasattr(value, "to_dict"):
+        return encode_event(value)
+    return dumps(value) + b"\n"
+
+
+@contextlib.contextmanager
+def _output(path: Path | None) -> Iterator[IO[bytes]]:
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    if path.suffix == ".gz":
+        import gzip
+
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle:
+            yield handle  # type: ignore[misc]
+        return
+    with open(path, "wb") as handle:
+        yield handle
+
+
+def _import_csv(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        count = import_csv(args.csv, args.out, symbol=args.symbol, fmt=args.format)
+    except TickFileError as error:
+        return _fail(console, str(error))
+    console.print(f"wrote {count} ticks to {args.out}", highlight=False)
+    return 0
+
+
+def _list_pipelines(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        pipelines = load_pipelines(args.pipelines)
+    except PipelineLoadError as error:
+        return _fail(Console(stderr=True), str(error))
+    for p in pipelines:
+        topic = p.topic if p.publish else f"(feeds {p.feeds})"
+        console.print(f"[bold]{p.name}[/]  {topic}  {p.policy}  <- {', '.join(p.sources)}  {p.description}")
+    return 0
+
+
+def _demo_terminal(args: argparse.Namespace) -> int:
+    from .terminal import run_terminal_demo
+
+    feed = ReplayFeed(args.file, speed=args.speed, loop=True)
+    try:
+        asyncio.run(run_terminal_demo(feed, seconds=args.seconds))
+    except KeyboardInterrupt:
+        pass
+    return 0

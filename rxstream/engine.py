@@ -1,0 +1,232 @@
+"""The engine: owns the sources, the pipelines, the health monitor, the bus and the scheduler.
+
+::
+
+    feeds (replay, IBKR, callbacks) ──▶ sources (Hub per name) ──▶ pipelines ──▶ outputs ──▶ bus topics
+                                              ▲                                   │
+                                              └──────── feeds=… (an evaluator) ◀──┘
+
+Live, on the asyncio loop::
+
+    async with Engine(feeds=[ReplayFeed(speed=60, loop=True)]) as engine:
+        engine.bus.subscribe(print)
+        ...
+
+In virtual time (a replay, a test), with a scheduler you drive::
+
+    engine = Engine(pipelines=[...], scheduler=ReplayScheduler())
+    engine.start()
+    replay_virtual(read_events(path), engine)
+    engine.stop()
+
+Each pipeline runs behind a health tap and a retry with backoff, so one
+stream's failure never stops another; ``stop()`` disposes every subscription
+and unregisters every callback. Engines share nothing: two in one process are
+independent (pipeline modules are even imported separately).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from reactivex import Observable, abc
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from .bridge import from_callbacks
+from .bus import Bus, InMemoryBus, TopicSpec
+from .errors import StreamError
+from .health import HealthMonitor
+from .hub import Hub
+from .operators import Backoff, monitor, retry_with_backoff
+from .pipelines import Pipeline, PipelineContext, load_pipelines
+
+__all__ = ["STANDARD_SOURCES", "Engine", "Feed"]
+
+log = logging.getLogger(__name__)
+
+STANDARD_SOURCES = ("ticks", "positions", "fills", "signals")
+"""The sources every engine has: what the replay and the IBKR adapter push into."""
+
+
+class Feed(Protocol):
+    """Something that pushes events into an engine's sources while it runs (a replay, a broker)."""
+
+    name: str
+
+    async def start(self, engine: Engine) -> None:
+        """Begin pushing into ``engine.sources``; called once the pipelines are subscribed."""
+
+    async def stop(self) -> None:
+        """Stop pushing and release everything (sockets, tasks, callbacks)."""
+
+
+class Engine:
+    """Runs pipelines over named sources and publishes their outputs on a bus.
+
+    Attributes:
+        pipelines: The pipelines by name.
+        sources: A :class:`~rxstream.hub.Hub` per source name.
+        outputs: A hub per pipeline carrying its output (what the bus publishes).
+        bus: Where outputs are published as topics.
+        health: Health per pipeline (and per feed stream); exists once started.
+        scheduler: The clock of every time-based operator; the running loop's unless given.
+        loop: The asyncio loop, when started with ``async with``.
+    """
+
+    def __init__(
+        self,
+        *,
+        pipelines: Sequence[Pipeline] | None = None,
+        pipelines_dir: str | Path | None = None,
+        settings: Mapping[str, Any] | None = None,
+        feeds: Sequence[Feed] = (),
+        scheduler: abc.SchedulerBase | None = None,
+        bus: Bus | None = None,
+        health: HealthMonitor | None = None,
+        backoff: Backoff | None = None,
+        error_threshold: int = 10,
+        stale_after: float = 300.0,
+        history: int = 1000,
+    ) -> None:
+        chosen = list(pipelines) if pipelines is not None else load_pipelines(pipelines_dir)
+        self.pipelines: dict[str, Pipeline] = {}
+        for pipeline in chosen:
+            if pipeline.name in self.pipelines:
+                raise ValueError(f"two pipelines are named {pipeline.name!r}")
+            self.pipelines[pipeline.name] = pipeline
+        self.settings: Mapping[str, Any] = dict(settings or {})
+        self.feeds = list(feeds)
+        self.scheduler = scheduler
+        self.bus: Bus = bus if bus is not None else InMemoryBus()
+        self.health = health
+        self.backoff = backoff or Backoff()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._error_threshold = error_threshold
+        self._stale_after = stale_after
+        self._history = history
+        self.sources: dict[str, Hub[Any]] = {name: Hub(name) for name in STANDARD_SOURCES}
+        for pipeline in self.pipelines.values():
+            for name in (*pipeline.sources, *([pipeline.feeds] if pipeline.feeds else [])):
+                self.sources.setdefault(name, Hub(name))
+        self.outputs: dict[str, Hub[Any]] = {name: Hub(name) for name in self.pipelines}
+        self._subscriptions: list[abc.DisposableBase] = []
+        self._started_feeds: list[Feed] = []
+        self.running = False
+
+    def __repr__(self) -> str:
+        return f"Engine(pipelines={list(self.pipelines)}, running={self.running})"
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Subscribe every pipeline (synchronous; feeds are started by ``async with``)."""
+        if self.running:
+            raise RuntimeError("engine already started")
+        if self.scheduler is None:
+            self.loop = asyncio.get_running_loop()
+            self.scheduler = AsyncIOScheduler(self.loop)
+        if self.health is None:
+            self.health = HealthMonitor(
+                self.scheduler, error_threshold=self._error_threshold, stale_after=self._stale_after
+            )
+        self.running = True
+        for pipeline in self.pipelines.values():
+            self._start_pipeline(pipeline)
+
+    def stop(self) -> None:
+        """Dispose every subscription and bridge; the engine can be started again."""
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in reversed(subscriptions):
+            subscription.dispose()
+        self.running = False
+
+    async def __aenter__(self) -> Engine:
+        self.loop = asyncio.get_running_loop()
+        self.start()
+        for feed in self.feeds:
+            try:
+                await feed.start(self)
+            except Exception as error:
+                log.exception("feed %s failed to start", feed.name)
+                self.health.mark_down(feed.name, f"failed to start: {error}")  # type: ignore[union-attr]
+            else:
+                self._started_feeds.append(feed)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        feeds, self._started_feeds = self._started_feeds, []
+        for feed in reversed(feeds):
+            try:
+                await feed.stop()
+            except Exception:
+                log.exception("feed %s failed to stop cleanly", feed.name)
+        self.stop()
+
+    # --- wiring ---------------------------------------------------------------------
+
+    def bridge(
+        self,
+        source: str,
+        register: Callable[[Callable[..., None]], Any],
+        unregister: Callable[[Callable[..., None]], Any],
+        *,
+        transform: Callable[..., Any] | None = None,
+    ) -> abc.DisposableBase:
+        """Feed a callback-registration API into source ``source``; unregistered on ``stop()``.
+
+        Callbacks may fire from any thread once the engine runs on a loop.
+        """
+        if not self.running:
+            raise RuntimeError("start the engine before bridging callbacks into it")
+        hub = self.sources.setdefault(source, Hub(source))
+        observable: Observable[Any] = from_callbacks(register, unregister, loop=self.loop, transform=transform)
+        subscription = observable.subscribe(hub.on_next)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def _start_pipeline(self, pipeline: Pipeline) -> None:
+        assert self.health is not None and self.scheduler is not None
+        name = pipeline.name
+        self.health.register(name)
+        output = self.outputs[name]
+        if pipeline.publish:
+            assert pipeline.topic is not None
+            self.bus.declare(
+                TopicSpec(pipeline.topic, pipeline.policy, pipeline.key, history=self._history)
+            )
+            topic = pipeline.topic
+            publish = self.bus.publish
+            self._subscriptions.append(output.subscribe(lambda value: publish(topic, value)))
+        if pipeline.feeds:
+            self._subscriptions.append(output.subscribe(self.sources[pipeline.feeds].on_next))
+
+        context = PipelineContext(pipeline, self.scheduler, self.health, self.settings, self.sources)
+        try:
+            stream = pipeline.build(context)
+            if not isinstance(stream, Observable):
+                raise TypeError(f"build() returned {type(stream).__name__}, not an Observable")
+        except Exception as error:
+            where = f" ({pipeline.origin})" if pipeline.origin else ""
+            log.exception("pipeline %s%s failed to build", name, where)
+            self.health.mark_down(name, f"failed to build: {type(error).__name__}: {error}")
+            return
+        guarded = stream.pipe(
+            monitor(self.health, name),
+            retry_with_backoff(self.backoff, health=self.health, stream=name, scheduler=self.scheduler),
+        )
+
+        def gave_up(error: Exception) -> None:
+            self.health.mark_down(name, str(StreamError(name, f"gave up: {error}")))  # type: ignore[union-attr]
+
+        def completed() -> None:
+            log.info("pipeline %s completed", name)
+
+        subscription = guarded.subscribe(output.on_next, gave_up, completed, scheduler=self.scheduler)
+        self._subscriptions.append(subscription)
