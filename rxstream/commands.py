@@ -66,8 +66,13 @@ def register_offline(subparsers: Any) -> None:
 
 
 def _fail(console: Console, message: str) -> int:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Say what went wrong on one unwrapped stderr line (greppable ``FILE:LINE: reason``)."""
+    print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -115,7 +120,7 @@ def _replay(args: argparse.Namespace) -> int:
         first = next(events, None)
         if first is None:
             if stats.skipped:
-                console.print(stats.summary(), highlight=False)
+                _note(stats.summary())
             return _fail(console, f"{args.file}: no events")
         # The pipeline needs every source it reads, and the evaluators that feed them.
         needed = _with_feeders(pipelines, args.pipeline)
@@ -132,9 +137,9 @@ def _replay(args: argparse.Namespace) -> int:
     except RxstreamError as error:
         return _fail(console, str(error))
     if stats.skipped:
-        console.print(f"[yellow]{stats.summary()}[/]", highlight=False)
+        _note(stats.summary())
         for reason in stats.reasons:
-            console.print(f"  {reason}", highlight=False)
+            _note(f"  {reason}")
     return 0
 
 
@@ -179,7 +184,7 @@ def _import_csv(args: argparse.Namespace) -> int:
         count = import_csv(args.csv, args.out, symbol=args.symbol, fmt=args.format)
     except TickFileError as error:
         return _fail(console, str(error))
-    console.print(f"wrote {count} ticks to {args.out}", highlight=False)
+    _note(f"wrote {count} ticks to {args.out}")
     return 0
 
 

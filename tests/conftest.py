@@ -8,7 +8,6 @@ import pytest
 
 from rxstream.tickfile import bundled_session
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture
