@@ -6,10 +6,71 @@ import json
 from pathlib import Path
 from typing import Any
 
+from datetime import UTC, datetime, timedelta
+
 import aiohttp
 import jsonschema
 
-__all__ = ["CLIENT_SCHEMA", "SERVER_SCHEMA", "Reader", "check_client", "check_server"]
+from rxstream.bus import InMemoryBus, TopicSpec
+from rxstream.events import Fill, PositionUpdate, Signal, Tick
+from rxstream.gateway.app import StaticBackend, create_app
+from rxstream.health import HealthMonitor
+from rxstream.settings import Settings
+
+__all__ = [
+    "CLIENT_SCHEMA",
+    "SERVER_SCHEMA",
+    "T0",
+    "Reader",
+    "check_client",
+    "check_server",
+    "fill",
+    "make_bus",
+    "position",
+    "signal",
+    "start_server",
+    "tick",
+]
+
+T0 = datetime(2024, 12, 19, 12, tzinfo=UTC)
+
+
+def tick(symbol: str = "EURUSD", bid: float = 1.1, n: int = 0) -> Tick:
+    """A tick ``n`` seconds after T0."""
+    return Tick(symbol, T0 + timedelta(seconds=n), bid, round(bid + 0.0002, 6))
+
+
+def signal(n: int, symbol: str = "EURUSD", reason: str = "") -> Signal:
+    """The ``n``-th signal of a test strategy."""
+    return Signal("test", symbol, "BUY" if n % 2 else "SELL", 0.5, T0 + timedelta(seconds=n), reason or f"#{n}")
+
+
+def fill(n: int, symbol: str = "EURUSD") -> Fill:
+    """The ``n``-th fill."""
+    return Fill(f"exec-{n}", n, "DU1", symbol, "BUY", 1000.0, 1.1, 0.5, T0 + timedelta(seconds=n))
+
+
+def position(symbol: str = "EURUSD", quantity: float = 1000.0) -> PositionUpdate:
+    """A position in account DU1."""
+    return PositionUpdate("DU1", symbol, quantity, 1.1, T0)
+
+
+def make_bus(history: int = 50, epoch: str = "epoch-1") -> InMemoryBus:
+    """A bus with the four standard topics declared as the engine declares them."""
+    bus = InMemoryBus(epoch=epoch)
+    bus.declare(TopicSpec("price_updates", "state", key=lambda t: t.symbol, history=history))
+    bus.declare(TopicSpec("portfolio_updates", "state", key=lambda p: (p.account, p.symbol), history=history))
+    bus.declare(TopicSpec("signals", "lossless", history=history))
+    bus.declare(TopicSpec("trade_executions", "lossless", history=history))
+    return bus
+
+
+async def start_server(aiohttp_server: Any, bus: InMemoryBus, *, health: HealthMonitor | None = None,
+                       scheduler: Any = None, **settings: Any) -> Any:
+    """A real aiohttp server on a real port running the gateway over ``bus``."""
+    app = create_app(Settings(**settings), backend=StaticBackend(bus, health, scheduler), scheduler=scheduler)
+    return await aiohttp_server(app)
+
 
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
 SERVER_SCHEMA = json.loads((_SCHEMA_DIR / "server.schema.json").read_text())

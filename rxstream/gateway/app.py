@@ -1,0 +1,406 @@
+"""The aiohttp application: ``/ws``, ``/websocket/status``, ``/metrics`` and ``/``.
+
+Resources live in cleanup contexts, started in order before the server accepts a
+connection and closed in reverse: the backend (the engine: sources, pipelines, bus,
+health), then the broadcaster subscribed to its bus. On shutdown every client gets
+close 1001 (``on_shutdown``), then the broadcaster leaves the bus and the engine
+stops its streams and unregisters its callbacks.
+
+State is reached only through the typed keys below; there is no module-level instance.
+
+>>> from rxstream.bus import InMemoryBus
+>>> app = create_app(Settings(), backend=StaticBackend(InMemoryBus()))
+>>> sorted({r.resource.canonical for r in app.router.routes()})
+['/', '/metrics', '/websocket/status', '/ws']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from aiohttp import WSMsgType, web
+from reactivex.abc import SchedulerBase
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from ..bus import Bus
+from ..errors import AuthError, ConfigError
+from ..events import dumps
+from ..health import HealthMonitor
+from ..settings import Settings
+from .auth import OriginPolicy, TokenAuth
+from .broadcaster import Broadcaster
+from .metrics import CONTENT_TYPE, GatewayMetrics
+from .protocol import CloseCode, Connection, ConnectionState, ErrorCode, Limits, error_message
+
+__all__ = [
+    "BACKEND",
+    "BROADCASTER",
+    "METRICS",
+    "SETTINGS",
+    "Backend",
+    "StaticBackend",
+    "create_app",
+    "engine_backend",
+    "limits_from",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class Backend(Protocol):
+    """What the gateway needs from the engine: a bus, a health monitor, a clock, a lifetime."""
+
+    bus: Bus
+    health: HealthMonitor | None
+    scheduler: SchedulerBase | None
+
+    async def __aenter__(self) -> Any:
+        """Start the streams."""
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        """Stop the streams and unregister every callback."""
+
+
+class StaticBackend:
+    """A backend around a bus you publish into yourself (tests, embedding, a custom engine)."""
+
+    def __init__(
+        self, bus: Bus, health: HealthMonitor | None = None, scheduler: SchedulerBase | None = None
+    ) -> None:
+        self.bus = bus
+        self.health = health
+        self.scheduler = scheduler
+        self.running = False
+
+    async def __aenter__(self) -> StaticBackend:
+        self.running = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.running = False
+
+
+SETTINGS = web.AppKey("rxstream_settings", Settings)
+BACKEND = web.AppKey("rxstream_backend", object)
+"""The :class:`Backend` (an :class:`~rxstream.engine.Engine` unless one was given)."""
+BROADCASTER = web.AppKey("rxstream_broadcaster", Broadcaster)
+METRICS = web.AppKey("rxstream_metrics", GatewayMetrics)
+TOKEN_AUTH = web.AppKey("rxstream_token_auth", TokenAuth)
+ORIGINS = web.AppKey("rxstream_origin_policy", OriginPolicy)
+STARTED = web.AppKey("rxstream_started_at", dict)
+
+
+def limits_from(settings: Settings) -> Limits:
+    """The per-connection limits a :class:`Settings` asks for."""
+    return Limits(
+        max_frame_size=settings.max_frame_size,
+        max_messages_per_frame=settings.max_messages_per_frame,
+        inbound_rate=settings.inbound_rate,
+        inbound_burst=settings.inbound_burst,
+        queue_limit=settings.queue_limit,
+        max_batch=settings.max_batch,
+        ping_interval=settings.ping_interval,
+    )
+
+
+def engine_backend(settings: Settings) -> Backend:
+    """The engine ``rxstream serve`` runs: the bundled pipelines over a looped replay, or IBKR."""
+    from ..engine import Engine
+    from ..replay import ReplayFeed
+
+    feeds: list[Any]
+    address = settings.ibkr_address()
+    if address is not None:
+        try:
+            from ..ibkr import IBKRFeed  # type: ignore[attr-defined]
+        except ImportError:
+            raise ConfigError("ibkr", "the IBKR feed (rxstream.ibkr.IBKRFeed) is not available in this build") from None
+        host, port = address
+        feeds = [IBKRFeed(host=host, port=port, client_id=settings.ibkr_client_id, symbols=list(settings.symbols))]
+    else:
+        if settings.replay_file is not None and not Path(settings.replay_file).is_file():
+            raise ConfigError("replay_file", f"no such file: {settings.replay_file}")
+        feeds = [ReplayFeed(settings.replay_file, speed=settings.replay_speed, loop=settings.replay_loop)]
+    if settings.pipelines is not None and not Path(settings.pipelines).is_dir():
+        raise ConfigError("pipelines", f"no such folder: {settings.pipelines}")
+    return Engine(  # type: ignore[return-value]
+        pipelines_dir=settings.pipelines,
+        settings={
+            "price_update_interval": settings.price_update_interval,
+            "portfolio_update_interval": settings.portfolio_update_interval,
+            "symbols": list(settings.symbols),
+        },
+        feeds=feeds,
+        error_threshold=settings.error_threshold,
+        stale_after=settings.stale_after,
+        history=settings.history_size,
+    )
+
+
+# --- cleanup contexts: one per resource ---------------------------------------------------
+
+
+async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
+    backend: Backend = app[BACKEND]  # type: ignore[assignment]
+    async with backend:
+        app[STARTED]["at"] = time.time()
+        yield
+
+
+async def _broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
+    broadcaster = app[BROADCASTER]
+    backend: Backend = app[BACKEND]  # type: ignore[assignment]
+    if broadcaster.scheduler is None:
+        broadcaster.scheduler = backend.scheduler or AsyncIOScheduler(asyncio.get_running_loop())
+    broadcaster.start()
+    yield
+    await broadcaster.stop()
+
+
+async def _close_clients(app: web.Application) -> None:
+    await app[BROADCASTER].stop(CloseCode.GOING_AWAY, "server shutting down")
+
+
+# --- routes -------------------------------------------------------------------------------
+
+
+class _WebSocketSink:
+    """The broadcaster's :class:`~rxstream.gateway.broadcaster.Sink` over an aiohttp WebSocket."""
+
+    __slots__ = ("_transport", "_ws")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
+        self._ws = ws
+        self._transport = transport
+
+    async def send(self, frame: bytes) -> None:
+        await self._ws.send_frame(frame, WSMsgType.TEXT)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._ws.close(code=code, message=reason.encode()[:123])
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+
+def _token(request: web.Request) -> str | None:
+    token = request.query.get("token")
+    if token:
+        return token
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+async def _refuse(ws: web.WebSocketResponse, code: int, message: dict[str, Any]) -> web.WebSocketResponse:
+    await ws.send_frame(dumps(message), WSMsgType.TEXT)
+    await ws.close(code=code, message=message["message"].encode()[:123])
+    return ws
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """``GET /ws``: the WebSocket endpoint (protocol in docs/WEBSOCKET_USAGE.md)."""
+    app = request.app
+    settings, broadcaster, metrics = app[SETTINGS], app[BROADCASTER], app[METRICS]
+    origin = request.headers.get("Origin")
+    if not app[ORIGINS].allows(origin):
+        metrics.rejected_total["origin"] += 1
+        raise web.HTTPForbidden(text=f"origin {origin!r} is not allowed to connect")
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ping_interval,
+        max_msg_size=settings.max_frame_size * 4,
+        compress=False,  # one shared serialization per message; per-client deflate would undo it
+        timeout=settings.close_timeout,
+    )
+    await ws.prepare(request)
+    if len(broadcaster.channels) >= settings.max_connections:
+        metrics.rejected_total["max_connections"] += 1
+        metrics.errors_sent[ErrorCode.TOO_MANY_CONNECTIONS.value] += 1
+        return await _refuse(
+            ws,
+            CloseCode.TRY_AGAIN_LATER,
+            error_message(ErrorCode.TOO_MANY_CONNECTIONS, f"{settings.max_connections} connections already; retry later"),
+        )
+    auth = app.get(TOKEN_AUTH)
+    grant = None
+    if auth is not None:
+        try:
+            grant = auth.verify(_token(request))
+        except AuthError as exc:
+            metrics.rejected_total[exc.code] += 1
+            metrics.errors_sent[exc.code] += 1
+            return await _refuse(ws, CloseCode.UNAUTHORIZED, error_message(ErrorCode(exc.code), exc.message))
+    loop = asyncio.get_running_loop()
+    bus = broadcaster.bus
+    connection = Connection(
+        secrets.token_hex(6),
+        epoch=bus.epoch,
+        topics={name: spec.policy for name, spec in bus.topics.items()},
+        limits=broadcaster.limits,
+        grant=grant,
+        verify=auth.verify if auth is not None else None,
+        now=loop.time(),
+    )
+    channel = broadcaster.connect(connection, _WebSocketSink(ws, request.transport))
+    expiry: asyncio.TimerHandle | None = None
+
+    def check_expiry() -> None:
+        nonlocal expiry
+        events = connection.check_expiry(time.time())
+        if events:
+            broadcaster.execute(channel, events)
+        elif connection.grant is not None and connection.grant.expires_at is not None:
+            expiry = loop.call_later(max(0.05, connection.grant.expires_at - time.time()), check_expiry)
+
+    if grant is not None and grant.expires_at is not None:
+        expiry = loop.call_later(max(0.0, grant.expires_at - time.time()), check_expiry)
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                metrics.inbound_messages += 1
+                broadcaster.execute(channel, connection.receive(msg.data, loop.time()))
+                if connection.state is ConnectionState.CLOSED:
+                    break
+            elif msg.type is WSMsgType.ERROR:
+                log.info("connection %s: %s", channel.id, ws.exception())
+                break
+        if connection.state is ConnectionState.CLOSED or channel.closing is not None:
+            await asyncio.wait_for(channel.wait_closed(), settings.close_timeout + 1)
+    except TimeoutError:
+        log.info("connection %s: close did not finish in time", channel.id)
+    finally:
+        if expiry is not None:
+            expiry.cancel()
+        broadcaster.disconnect(channel)
+    return ws
+
+
+async def status(request: web.Request) -> web.Response:
+    """``GET /websocket/status``: the DESIGN.md section 2 document with live stream health."""
+    app = request.app
+    settings, broadcaster = app[SETTINGS], app[BROADCASTER]
+    backend: Backend = app[BACKEND]  # type: ignore[assignment]
+    health = backend.health.snapshot() if backend.health is not None else {}
+    stats = broadcaster.stats()
+    bus = broadcaster.bus
+    started = app[STARTED].get("at")
+    body = {
+        "enabled": True,
+        "active_connections": stats["active_connections"],
+        "max_connections": settings.max_connections,
+        "ping_interval": settings.ping_interval,
+        "price_update_interval": settings.price_update_interval,
+        "portfolio_update_interval": settings.portfolio_update_interval,
+        "stream_health": health,
+        "healthy": all(s["is_healthy"] for s in health.values()),
+        "epoch": bus.epoch,
+        "topics": {
+            name: {
+                "policy": spec.policy,
+                "history": spec.history,
+                "last_seq": bus.last_seq(name),
+                "subscribers": stats["subscribers"].get(name, 0),
+            }
+            for name, spec in bus.topics.items()
+        },
+        "queued_messages": stats["queued_messages"],
+        "max_queue_depth": stats["max_queue_depth"],
+        "uptime_seconds": round(time.time() - started, 3) if started else 0.0,
+        "limits": broadcaster.limits.to_dict(),
+        "auth_enabled": app.get(TOKEN_AUTH) is not None,
+        "origin_allowlist": bool(settings.allowed_origins),
+    }
+    return web.Response(body=dumps(body), content_type="application/json")
+
+
+async def metrics_route(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus text."""
+    app = request.app
+    broadcaster = app[BROADCASTER]
+    backend: Backend = app[BACKEND]  # type: ignore[assignment]
+    stats = broadcaster.stats()
+    bus = broadcaster.bus
+    text = app[METRICS].render(
+        active_connections=stats["active_connections"],
+        queued_messages=stats["queued_messages"],
+        max_queue_depth=stats["max_queue_depth"],
+        topic_seq={name: bus.last_seq(name) for name in bus.topics},
+        stream_health=backend.health.snapshot() if backend.health is not None else {},
+    )
+    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+
+_PLACEHOLDER = b"""<!doctype html><html><head><meta charset="utf-8"><title>rxstream</title></head>
+<body><h1>rxstream</h1><p>The dashboard is not installed. The WebSocket is at <code>/ws</code>,
+the status at <a href="/websocket/status">/websocket/status</a>, metrics at <a href="/metrics">/metrics</a>.</p>
+</body></html>"""
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    """``GET /``: the dashboard (``gateway/static/index.html``) or a placeholder."""
+    page = STATIC_DIR / "index.html"
+    if page.is_file():
+        return web.FileResponse(page)
+    return web.Response(body=_PLACEHOLDER, content_type="text/html")
+
+
+# --- the factory -----------------------------------------------------------------------------
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend: Backend | None = None,
+    scheduler: SchedulerBase | None = None,
+) -> web.Application:
+    """The gateway app; ``backend`` defaults to :func:`engine_backend`, ``scheduler`` (the clock of
+    ``max_rate``) to the backend's, else the running loop's."""
+    settings = settings or Settings()
+    backend = backend if backend is not None else engine_backend(settings)
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[BACKEND] = backend
+    app[METRICS] = metrics = GatewayMetrics()
+    app[BROADCASTER] = Broadcaster(
+        backend.bus,
+        scheduler=scheduler,  # None: the backend's or the loop's, set at startup
+        limits=limits_from(settings),
+        metrics=metrics,
+        close_timeout=settings.close_timeout,
+    )
+    app[ORIGINS] = OriginPolicy(settings.allowed_origins)
+    app[STARTED] = {}
+    if settings.auth_secret:
+        app[TOKEN_AUTH] = TokenAuth(settings.auth_secret, algorithm=settings.auth_algorithm)
+    app.cleanup_ctx.append(_backend_ctx)
+    app.cleanup_ctx.append(_broadcaster_ctx)
+    app.on_shutdown.append(_close_clients)
+    app.router.add_get("/ws", websocket)
+    app.router.add_get("/websocket/status", status)
+    app.router.add_get("/metrics", metrics_route)
+    app.router.add_get("/", index)
+    if STATIC_DIR.is_dir():
+        app.router.add_static("/static/", STATIC_DIR)
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Serve until interrupted (what ``rxstream serve`` calls)."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    log.info("rxstream serving on http://%s:%d (WebSocket at /ws)", settings.host, settings.port)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=settings.close_timeout)
+
