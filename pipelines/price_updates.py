@@ -5,12 +5,13 @@ symbol's first tick at once, then its latest price every interval while it
 moves; the last price is never lost.
 """
 
+from operator import attrgetter
+
 from rxstream import Pipeline, PipelineContext
 from rxstream import operators as rxo
 
 
-def by_symbol(tick):
-    return tick.symbol
+by_symbol = attrgetter("symbol")  # the conflation key: one latest price per symbol
 
 
 def build(ctx: PipelineContext):

@@ -125,7 +125,7 @@ def _replay(args: argparse.Namespace) -> int:
         # The pipeline needs every source it reads, and the evaluators that feed them.
         needed = _with_feeders(pipelines, args.pipeline)
         scheduler = ReplayScheduler(first.time)
-        engine = Engine(pipelines=needed, scheduler=scheduler, settings=settings)
+        engine = Engine(pipelines=needed, scheduler=scheduler, settings=settings, publish=False)
         engine.start()
         with _output(args.out) as out:
             out.write(encode_header(f"rxstream replay {args.file.name} --pipeline {args.pipeline}"))

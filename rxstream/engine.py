@@ -76,6 +76,10 @@ class Engine:
         health: Health per pipeline (and per feed stream); exists once started.
         scheduler: The clock of every time-based operator; the running loop's unless given.
         loop: The asyncio loop, when started with ``async with``.
+
+    ``publish=False`` leaves the bus out (offline replays read ``outputs``
+    directly); ``history`` is how many messages the bus keeps per topic for
+    clients that resume.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class Engine:
         error_threshold: int = 10,
         stale_after: float = 300.0,
         history: int = 1000,
+        publish: bool = True,
     ) -> None:
         chosen = list(pipelines) if pipelines is not None else load_pipelines(pipelines_dir)
         self.pipelines: dict[str, Pipeline] = {}
@@ -109,6 +114,7 @@ class Engine:
         self._error_threshold = error_threshold
         self._stale_after = stale_after
         self._history = history
+        self._publish = publish
         self.sources: dict[str, Hub[Any]] = {name: Hub(name) for name in STANDARD_SOURCES}
         for pipeline in self.pipelines.values():
             for name in (*pipeline.sources, *([pipeline.feeds] if pipeline.feeds else [])):
@@ -196,7 +202,7 @@ class Engine:
         name = pipeline.name
         self.health.register(name)
         output = self.outputs[name]
-        if pipeline.publish:
+        if pipeline.publish and self._publish:
             assert pipeline.topic is not None
             self.bus.declare(
                 TopicSpec(pipeline.topic, pipeline.policy, pipeline.key, history=self._history)

@@ -45,6 +45,7 @@ Action = Literal["BUY", "SELL", "HOLD"]
 Side = Literal["BUY", "SELL"]
 
 _JSON_OPTIONS = orjson.OPT_UTC_Z
+_fromisoformat = datetime.fromisoformat
 
 
 def dumps(obj: Any) -> bytes:
@@ -143,6 +144,25 @@ class Tick(NamedTuple):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Tick:
         """Build a tick from an untrusted mapping (``type`` may be present)."""
+        # Fast path for the common, valid case (tick files hold millions of these);
+        # anything unusual takes the slow path below, which names what is wrong.
+        get = d.get
+        symbol, text = get("symbol"), get("time")
+        numbers = (get("bid"), get("ask"), get("last"), get("bid_size"), get("ask_size"), get("last_size"),
+                   get("volume"))
+        if type(symbol) is str and type(text) is str and symbol and text[-1:] == "Z" and _TICK_KEYS.issuperset(d):
+            total = 0.0
+            for n in numbers:
+                if n is not None:
+                    if type(n) is not float and type(n) is not int:
+                        break
+                    total += n
+            else:
+                if math.isfinite(total):
+                    try:
+                        return cls(symbol, _fromisoformat(text), *numbers)
+                    except ValueError:
+                        pass
         _no_unknown(d, _TICK_KEYS, "tick")
         return cls(
             _string(d, "symbol", "tick"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -14,8 +14,6 @@ from ._scheduling import require_scheduler
 __all__ = ["conflate"]
 
 _T = TypeVar("_T")
-
-_NOTHING = object()  # window open, nothing pending
 
 
 def _single_key(_: Any) -> None:
@@ -32,7 +30,8 @@ def conflate(
 
     A value arriving while a key's window is open replaces that key's pending
     value; when the window closes the pending value is emitted and a new window
-    opens, otherwise the key goes idle and its next value passes at once. When
+    opens, otherwise the key goes idle and its next value passes at once. Only a
+    window that holds a value back costs a timer. When
     the source completes (or fails) pending values are flushed first, so the
     last value of every key is always delivered — unlike ``throttle_first``,
     which drops it, and unlike ``sample``, which holds it until its next tick.
@@ -52,35 +51,36 @@ def conflate(
     Returns:
         A pipeable operator.
     """
-    seconds = interval.total_seconds() if isinstance(interval, timedelta) else float(interval)
-    if seconds <= 0:
+    step = interval if isinstance(interval, timedelta) else timedelta(seconds=interval)
+    if step <= timedelta(0):
         raise ValueError(f"conflate: interval must be positive, got {interval!r}")
     key_of = key or _single_key
 
     def _conflate(source: Observable[_T]) -> Observable[_T]:
         def subscribe(observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None) -> abc.DisposableBase:
             clock = require_scheduler("conflate", scheduler, scheduler_)
-            pending: dict[Hashable, Any] = {}  # key -> latest value, or _NOTHING while the window is open
-            timers: dict[Hashable, abc.DisposableBase] = {}  # key -> its open window's timer
+            window_end: dict[Hashable, datetime] = {}  # key -> end of its last window
+            pending: dict[Hashable, Any] = {}  # key -> latest value waiting for its window to end
+            timers: dict[Hashable, abc.DisposableBase] = {}  # key -> the timer that will emit it
             on_next = observer.on_next
 
             def close_window(_: abc.SchedulerBase, k: Hashable) -> None:
-                value = pending[k]
-                if value is _NOTHING:
-                    del pending[k], timers[k]
-                else:
-                    pending[k] = _NOTHING
-                    timers[k] = clock.schedule_relative(seconds, close_window, k)
-                    on_next(value)
+                del timers[k]
+                value = pending.pop(k)
+                window_end[k] += step  # the emission opens the next window
+                on_next(value)
 
             def next_(value: _T) -> None:
                 k = key_of(value)
-                if k in pending:
-                    pending[k] = value
-                else:
-                    pending[k] = _NOTHING
-                    timers[k] = clock.schedule_relative(seconds, close_window, k)
+                now = clock.now
+                end = window_end.get(k)
+                if end is None or now >= end:  # idle key: at once
+                    window_end[k] = now + step
                     on_next(value)
+                    return
+                if k not in timers:  # the first value held back in this window arms its timer
+                    timers[k] = clock.schedule_absolute(end, close_window, k)
+                pending[k] = value
 
             def cancel() -> None:
                 for timer in timers.values():
@@ -89,7 +89,7 @@ def conflate(
 
             def flush() -> None:
                 cancel()
-                values = [v for v in pending.values() if v is not _NOTHING]
+                values = list(pending.values())
                 pending.clear()
                 for value in values:
                     on_next(value)

@@ -6,8 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from reactivex import Observable
-from reactivex import operators as ops
+from reactivex import Observable, abc
 
 from ..health import HealthMonitor
 
@@ -21,9 +20,9 @@ _T = TypeVar("_T")
 def monitor(health: HealthMonitor, stream: str) -> Callable[[Observable[_T]], Observable[_T]]:
     """Record every value as an update and every error as an error of ``stream``.
 
-    Built on ``do_action``, but a failure inside the health side effect is
-    logged and swallowed: stock ``do_action`` would end the stream with it.
-    Values and errors pass through unchanged.
+    A ``do_action`` whose side effects are guarded: a failure inside the health
+    tap is logged and swallowed, where stock ``do_action`` would end the stream
+    with it. Values and errors pass through unchanged.
 
     .. code-block:: text
 
@@ -32,17 +31,28 @@ def monitor(health: HealthMonitor, stream: str) -> Callable[[Observable[_T]], Ob
         --a--b--c--X
     """
     health.register(stream)
+    record_update, record_error = health.record_update, health.record_error
 
-    def on_next(_: object) -> None:
-        try:
-            health.record_update(stream)
-        except Exception:
-            log.exception("health tap of %s failed; the stream goes on", stream)
+    def _monitor(source: Observable[_T]) -> Observable[_T]:
+        def subscribe(observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+            forward = observer.on_next
 
-    def on_error(error: Exception) -> None:
-        try:
-            health.record_error(stream, error)
-        except Exception:
-            log.exception("health tap of %s failed; the stream goes on", stream)
+            def next_(value: _T) -> None:
+                try:
+                    record_update(stream)
+                except Exception:
+                    log.exception("health tap of %s failed; the stream goes on", stream)
+                forward(value)
 
-    return ops.do_action(on_next, on_error)
+            def error(exc: Exception) -> None:
+                try:
+                    record_error(stream, exc)
+                except Exception:
+                    log.exception("health tap of %s failed; the stream goes on", stream)
+                observer.on_error(exc)
+
+            return source.subscribe(next_, error, observer.on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return _monitor
