@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rxstream", description="Stream live trading data through reactive pipelines.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_offline(subparsers)
+    from .gateway.command import register as register_serve
+    register_serve(subparsers)
     return parser
 
 

@@ -104,6 +104,8 @@ class Settings:
         for f in fields(cls):
             if given.get(f.name) is not None:
                 raw = given[f.name]
+                if isinstance(raw, list | tuple) and _kind(f) == "tuple":
+                    raw = ",".join(str(part) for part in raw)
                 values[f.name] = _parse(f, raw, _flag(f.name)) if isinstance(raw, str) else raw
         return cls(**values)
 
@@ -117,7 +119,8 @@ class Settings:
             if f.name in _SECRET:
                 shown = "unset"
             help_ = f"{f.metadata['help']} [env RXSTREAM_{f.name.upper()}; default {shown}]"
-            parser.add_argument(_flag(f.name), dest=f.name, metavar=_metavar(f), default=None, help=help_)
+            nargs = "+" if _kind(f) == "tuple" else None
+            parser.add_argument(_flag(f.name), dest=f.name, metavar=_metavar(f), default=None, help=help_, nargs=nargs)
 
     def public(self) -> dict[str, Any]:
         """The settings as JSON-ready values, secrets replaced by whether they are set."""
@@ -146,7 +149,7 @@ def _flag(name: str) -> str:
 def _metavar(f: dataclasses.Field[Any]) -> str:
     kind = _kind(f)
     return {"int": "N", "float": "SECONDS" if "interval" in f.name or "timeout" in f.name else "X",
-            "bool": "BOOL", "tuple": "A,B"}.get(kind, "TEXT")
+            "bool": "BOOL", "tuple": "A"}.get(kind, "TEXT")
 
 
 def _kind(f: dataclasses.Field[Any]) -> str:

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
+from aiohttp.abc import AbstractAccessLogger
 from reactivex.abc import SchedulerBase
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
@@ -124,11 +125,13 @@ def engine_backend(settings: Settings) -> Backend:
     address = settings.ibkr_address()
     if address is not None:
         try:
-            from ..ibkr import IBKRFeed  # type: ignore[attr-defined]
-        except ImportError:
-            raise ConfigError("ibkr", "the IBKR feed (rxstream.ibkr.IBKRFeed) is not available in this build") from None
+            from ..ibkr.config import IBKRConfig
+            from ..ibkr.source import IBKRFeed
+        except ImportError as exc:
+            raise ConfigError("ibkr", f"the IBKR feed is not available in this installation: {exc}") from None
         host, port = address
-        feeds = [IBKRFeed(host=host, port=port, client_id=settings.ibkr_client_id, symbols=list(settings.symbols))]
+        config = IBKRConfig(host=host, port=port, client_id=settings.ibkr_client_id, symbols=tuple(settings.symbols))
+        feeds = [IBKRFeed(config)]
     else:
         if settings.replay_file is not None and not Path(settings.replay_file).is_file():
             raise ConfigError("replay_file", f"no such file: {settings.replay_file}")
@@ -397,10 +400,23 @@ def create_app(
     return app
 
 
-def run(settings: Settings) -> None:
-    """Serve until interrupted (what ``rxstream serve`` calls)."""
+class _AccessLogger(AbstractAccessLogger):
+    """Logs requests without their query string, where a ``?token=`` would otherwise be written."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info('%s "%s %s" %s %.3fs', request.remote, request.method, request.path, response.status, time)
+
+
+def run(settings: Settings, app: web.Application | None = None) -> None:
+    """Serve ``app`` (default: :func:`create_app` of ``settings``) until interrupted; ``rxstream serve``."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
-    log.info("rxstream serving on http://%s:%d (WebSocket at /ws)", settings.host, settings.port)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=settings.close_timeout)
+    app = app if app is not None else create_app(settings)
+
+    def listening(_banner: str) -> None:  # run_app calls this once the socket is bound
+        log.info("rxstream serving on http://%s:%d (WebSocket at /ws)", settings.host, settings.port)
+
+    web.run_app(
+        app, host=settings.host, port=settings.port, print=listening,
+        shutdown_timeout=settings.close_timeout, access_log_class=_AccessLogger,
+    )
 
