@@ -33,8 +33,6 @@ class Hub(Observable[_T], Generic[_T]):
         super().__init__()
         self.name = name
         self._observers: tuple[abc.ObserverBase[_T], ...] = ()
-        self.count = 0
-        """How many values went through."""
 
     def __repr__(self) -> str:
         return f"Hub({self.name!r}, subscribers={len(self._observers)})"
@@ -56,7 +54,6 @@ class Hub(Observable[_T], Generic[_T]):
 
     def on_next(self, value: _T) -> None:
         """Push ``value`` to every subscriber."""
-        self.count += 1
         for observer in self._observers:
             try:
                 observer.on_next(value)

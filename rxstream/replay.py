@@ -198,6 +198,7 @@ def replay_virtual(
     due = scheduler._queue.items  # the timer heap: peeked once per event, run only when due
     advance = scheduler.advance_clock
     clock: datetime | None = None
+    count = 0
     for event in events:  # the hot loop: one comparison per event when no timer is due
         time = event.time
         if clock is None or time >= clock:
@@ -215,10 +216,11 @@ def replay_virtual(
                 continue
             if on_backwards == "error":
                 raise StreamError("replay", f"time went backwards: {time.isoformat()} after {clock.isoformat()}")
-        stats.events += 1
+        count += 1
         push = pushers.get(event.kind)
         if push is not None:
             push(event)
+    stats.events = count
     stats.last_time = clock
     if complete:
         for hub in sources.values():
