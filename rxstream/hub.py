@@ -14,16 +14,41 @@ Events:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
+from reactivex.internal.basic import default_error, noop
 
 __all__ = ["Hub"]
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+
+class _Direct:
+    """A hub subscriber: ``on_next`` is the subscriber's own function; ending detaches it."""
+
+    __slots__ = ("_on_completed", "_on_error", "detach", "on_next")
+
+    def __init__(self, on_next: Callable[[Any], None], on_error: Callable[[Exception], None],
+                 on_completed: Callable[[], None]) -> None:
+        self.on_next = on_next
+        self._on_error = on_error
+        self._on_completed = on_completed
+        self.detach: Callable[[], None] = noop
+
+    def on_error(self, error: Exception) -> None:
+        self.detach()
+        self.on_next = noop
+        self._on_error(error)
+
+    def on_completed(self) -> None:
+        self.detach()
+        self.on_next = noop
+        self._on_completed()
 
 
 class Hub(Observable[_T], Generic[_T]):
@@ -52,14 +77,43 @@ class Hub(Observable[_T], Generic[_T]):
 
         return Disposable(remove)
 
+    def subscribe(  # type: ignore[override]
+        self,
+        on_next: abc.ObserverBase[_T] | Callable[[_T], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        on_completed: Callable[[], None] | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Subscribe like any observable, minus a wrapper layer per value.
+
+        reactivex wraps every subscriber in an ``AutoDetachObserver`` that guards
+        against values after the end; a hub removes a subscriber when it ends,
+        so here ``on_next`` is called directly.
+        """
+        if on_next is not None and callable(getattr(on_next, "on_next", None)):
+            observer = on_next
+            on_next, on_error, on_completed = observer.on_next, observer.on_error, observer.on_completed  # type: ignore[union-attr]
+        direct = _Direct(on_next or noop, on_error or default_error, on_completed or noop)
+        subscription = self._subscribe_core(direct)
+        direct.detach = subscription.dispose
+        return subscription
+
     def on_next(self, value: _T) -> None:
         """Push ``value`` to every subscriber."""
         for observer in self._observers:
             try:
                 observer.on_next(value)
             except Exception as error:  # noqa: BLE001 - isolate subscribers from each other
-                log.debug("hub %s: subscriber %r failed", self.name, observer, exc_info=True)
-                observer.on_error(error)
+                self._fail(observer, error)
+
+    def _fail(self, observer: abc.ObserverBase[_T], error: Exception) -> None:
+        """End the subscriber that raised with ``on_error``; the others never notice."""
+        log.debug("hub %s: subscriber %r failed", self.name, observer, exc_info=True)
+        try:
+            observer.on_error(error)
+        except Exception:
+            log.exception("hub %s: a subscriber failed and had no error handler", self.name)
 
     def on_error(self, error: Exception) -> None:
         """Pass an error to every subscriber (they end, as Rx says)."""

@@ -159,3 +159,19 @@ async def test_async_with_runs_feeds_on_the_loop_and_stops_cleanly(session_file:
         await feed.stop()
     assert not engine.running
     assert engine.sources["ticks"].subscriber_count == 1  # only the test's own subscriber is left
+
+
+def test_a_failing_hub_subscriber_never_costs_the_others_a_value() -> None:
+    from rxstream.hub import Hub
+
+    hub: Hub[int] = Hub("ticks")
+    got: list[int] = []
+    errors: list[Exception] = []
+    hub.subscribe(lambda v: 1 / 0)  # no error handler: ends, logged
+    hub.subscribe(lambda v: [][v], errors.append)
+    hub.subscribe(got.append)
+    hub.on_next(1)
+    hub.on_next(2)
+    assert got == [1, 2]
+    assert [type(e) for e in errors] == [IndexError]
+    assert hub.subscriber_count == 1  # the failed ones are gone
