@@ -9,7 +9,20 @@ ib_insync.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .config import IBKRConfig, parse_address
 from .symbols import ContractSpec, parse_symbol, parse_symbols
 
-__all__ = ["ContractSpec", "IBKRConfig", "parse_address", "parse_symbol", "parse_symbols"]
+if TYPE_CHECKING:
+    from .source import IBKRFeed
+
+__all__ = ["ContractSpec", "IBKRConfig", "IBKRFeed", "parse_address", "parse_symbol", "parse_symbols"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "IBKRFeed":  # imports ib_insync: only when asked for
+        from .source import IBKRFeed
+
+        return IBKRFeed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -138,6 +138,8 @@ class TwsSimulator:
             in ``positions`` or pushed as a tick is known anyway).
         resend_executions: answer REQ_EXECUTIONS with every past execution, as TWS does.
         commission: ``(contract, quantity, price) -> commission`` in the contract's currency.
+        farm_messages: greet each client with 2104/2106 (farm OK), as TWS does.
+        commission_reports: send COMMISSION_REPORT after executions (off: test a client's fallback).
 
     Events:
         none; tests wait for states with :meth:`wait_for`, which re-checks its
@@ -158,6 +160,7 @@ class TwsSimulator:
         resend_executions: bool = True,
         commission: Callable[[ContractSpec, float, float], float] = _default_commission,
         farm_messages: bool = True,
+        commission_reports: bool = True,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -167,6 +170,7 @@ class TwsSimulator:
         self.resend_executions = resend_executions
         self.commission = commission
         self.farm_messages = farm_messages
+        self.commission_reports = commission_reports
         self._ticks = ticks
         self._contracts: dict[str, ContractSpec] = {}
         for symbol in ("EURUSD", "AAPL", *symbols):
@@ -598,7 +602,8 @@ class TwsSimulator:
                 ):
                     continue
                 out.append(m.execution_data(r.req_id, e))
-                out.append(m.commission_report(e.exec_id, e.commission, e.contract.currency))
+                if self.commission_reports:
+                    out.append(m.commission_report(e.exec_id, e.commission, e.contract.currency))
         session.send(*out, m.execution_data_end(r.req_id))
 
     def _on_ReqContractData(self, session: _Session, r: m.ReqContractData) -> None:
@@ -658,8 +663,9 @@ class TwsSimulator:
             m.execution_data(-1, record),
             m.open_order(r, spec, client_id=client_id, perm_id=perm_id, status="Filled"),
             m.order_status(r.order_id, "Filled", r.quantity, 0.0, price, perm_id, price, client_id),
-            m.commission_report(record.exec_id, record.commission, spec.currency),
         )
+        if self.commission_reports:
+            session.send(m.commission_report(record.exec_id, record.commission, spec.currency))
 
     def _on_CancelOrder(self, session: _Session, r: m.CancelOrder) -> None:
         resting = self._resting.pop((session.client_id or 0, r.order_id), None)
