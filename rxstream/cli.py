@@ -18,6 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     register_offline(subparsers)
     from .gateway.command import register as register_serve
     register_serve(subparsers)
+    from .testing.command import register as register_sim
+    register_sim(subparsers)
+    from .ibkr.command import register as register_record
+    register_record(subparsers)
     return parser
 
 

@@ -1,0 +1,100 @@
+"""``rxstream sim``: run the TWS API simulator on a port, streaming a tick file.
+
+With no options it listens on 127.0.0.1:7497 (paper TWS's port), serves the
+bundled EUR/USD session at real speed in a loop, holds the default positions
+and fills market orders at the current quote::
+
+    rxstream sim --port 7497 --speed 60
+
+Any unmodified ib_insync (or ib_async) script can then connect to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import RxstreamError
+from ..events import Tick
+from .server import DEFAULT_ACCOUNT, TwsSimulator
+
+__all__ = ["register", "run_simulator"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``sim`` to the ``rxstream`` parser."""
+    sim = subparsers.add_parser(
+        "sim",
+        help="run a TWS API simulator that ib_insync connects to",
+        description="Serve the TWS socket protocol on loopback: market data from a tick file, the "
+        "default positions, market orders filled at the current quote with commission reports.",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=7497, help="port (default 7497; 0 picks a free one)")
+    sim.add_argument("--file", type=Path, default=None, help="tick file to stream (default: the bundled session)")
+    sim.add_argument("--speed", type=float, default=1.0, help="replay speed factor; 0 = as fast as clients read")
+    sim.add_argument("--no-loop", action="store_true", help="stop streaming at the end of the file")
+    sim.add_argument("--account", default=DEFAULT_ACCOUNT, help=f"the managed account (default {DEFAULT_ACCOUNT})")
+    sim.set_defaults(func=_run)
+
+
+def _symbols_in(path: Path, limit: int = 1000) -> list[str]:
+    """Symbols of the first ``limit`` ticks (reading fails here, naming FILE:LINE, if the file is bad)."""
+    from ..tickfile import read_events
+
+    return sorted({e.symbol for e in itertools.islice(read_events(path), limit) if isinstance(e, Tick)})
+
+
+async def run_simulator(
+    path: Path, *, host: str, port: int, speed: float, loop: bool, account: str, stop: asyncio.Event
+) -> None:
+    """Serve ``path`` until ``stop`` is set; prints the address once listening."""
+    from ..tickfile import read_events
+
+    symbols = _symbols_in(path)
+    sim = TwsSimulator(
+        lambda: read_events(path), host=host, port=port, speed=speed, loop=loop, account=account, symbols=symbols
+    )
+    async with sim:
+        mode = f"{speed:g}x" if speed else "as fast as clients read"
+        print(
+            f"TWS simulator listening on {host}:{sim.port} — {path.name} ({', '.join(symbols) or 'no ticks'}), "
+            f"{mode}{', looping' if loop else ''}; account {account}",
+            flush=True,
+        )
+        await stop.wait()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..tickfile import bundled_session
+
+    path = args.file or bundled_session()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await run_simulator(
+            path, host=args.host, port=args.port, speed=args.speed, loop=not args.no_loop, account=args.account,
+            stop=stop,
+        )
+
+    try:
+        asyncio.run(main())
+    except RxstreamError as error:
+        print(f"rxstream sim: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"rxstream sim: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
