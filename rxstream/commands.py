@@ -14,10 +14,10 @@ from typing import IO, Any
 from rich.console import Console
 
 from .engine import Engine
-from .errors import PipelineLoadError, RxstreamError, TickFileError
+from .errors import ConfigError, PipelineLoadError, RxstreamError, TickFileError
 from .events import Event, dumps
 from .importers import import_csv
-from .pipelines import load_pipelines
+from .pipelines import load_pipelines, parse_settings
 from .replay import ReplayFeed, ReplayScheduler, replay_virtual
 from .tickfile import ReadStats, encode_event, encode_header, read_events
 
@@ -75,21 +75,6 @@ def _note(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _parse_settings(pairs: list[str]) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep or not name:
-            raise RxstreamError(f"--set expects NAME=VALUE, got {pair!r}")
-        value: Any = text
-        for cast in (int, float):
-            with contextlib.suppress(ValueError):
-                value = cast(text)
-                break
-        settings[name] = value
-    return settings
-
-
 def _with_progress(events: Iterator[Event], stats: ReadStats, console: Console) -> Iterator[Event]:
     """Yield ``events``, showing a progress bar on stderr when it is a terminal."""
     if not console.is_terminal:
@@ -114,7 +99,7 @@ def _replay(args: argparse.Namespace) -> int:
         pipelines = {p.name: p for p in load_pipelines(args.pipelines)}
         if args.pipeline not in pipelines:
             return _fail(console, f"unknown pipeline {args.pipeline!r}; known: {', '.join(sorted(pipelines))}")
-        settings = _parse_settings(args.set)
+        settings = parse_settings(args.set)
         stats = ReadStats()
         events = read_events(args.file, skip_bad=args.skip_bad, stats=stats)
         first = next(events, None)
@@ -132,7 +117,7 @@ def _replay(args: argparse.Namespace) -> int:
             engine.outputs[args.pipeline].subscribe(lambda value: out.write(_line(value)))
             replay_virtual(_with_progress(itertools.chain([first], events), stats, console), engine)
         engine.stop()
-    except (TickFileError, PipelineLoadError) as error:
+    except (TickFileError, PipelineLoadError, ConfigError) as error:
         return _fail(console, str(error))
     except RxstreamError as error:
         return _fail(console, str(error))

@@ -35,11 +35,11 @@ from typing import Any, Literal
 
 from reactivex import Observable, abc
 
-from .errors import PipelineLoadError
+from .errors import ConfigError, PipelineLoadError
 from .health import HealthMonitor
 from .hub import Hub
 
-__all__ = ["Pipeline", "PipelineContext", "builtin_pipelines_dir", "load_pipelines"]
+__all__ = ["Pipeline", "PipelineContext", "builtin_pipelines_dir", "load_pipelines", "parse_settings"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _load_ids = count()
@@ -106,6 +106,25 @@ class PipelineContext:
     def setting(self, name: str, default: Any) -> Any:
         """A setting by name (e.g. ``price_update_interval``), else ``default``."""
         return self.settings.get(name, default)
+
+
+def parse_settings(pairs: Iterable[str], *, origin: str = "--set") -> dict[str, Any]:
+    """``["ma_fast=10", "label=x"]`` → ``{"ma_fast": 10, "label": "x"}`` (ints, then floats, else text)."""
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ConfigError(origin, f"expected NAME=VALUE, got {pair!r}")
+        value: Any = text.strip()
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        settings[name] = value
+    return settings
 
 
 def builtin_pipelines_dir() -> Path:

@@ -10,7 +10,8 @@ State is reached only through the typed keys below; there is no module-level ins
 
 >>> from rxstream.bus import InMemoryBus
 >>> app = create_app(Settings(), backend=StaticBackend(InMemoryBus()))
->>> sorted({r.resource.canonical for r in app.router.routes()})
+>>> routes = {r.resource.canonical for r in app.router.routes()}
+>>> sorted(routes & {'/', '/metrics', '/websocket/status', '/ws'})
 ['/', '/metrics', '/websocket/status', '/ws']
 """
 
@@ -119,6 +120,7 @@ def limits_from(settings: Settings) -> Limits:
 def engine_backend(settings: Settings) -> Backend:
     """The engine ``rxstream serve`` runs: the bundled pipelines over a looped replay, or IBKR."""
     from ..engine import Engine
+    from ..pipelines import parse_settings
     from ..replay import ReplayFeed
 
     feeds: list[Any]
@@ -144,6 +146,7 @@ def engine_backend(settings: Settings) -> Backend:
             "price_update_interval": settings.price_update_interval,
             "portfolio_update_interval": settings.portfolio_update_interval,
             "symbols": list(settings.symbols),
+            **parse_settings(settings.pipeline_settings, origin="pipeline_settings"),
         },
         feeds=feeds,
         error_threshold=settings.error_threshold,
