@@ -281,3 +281,20 @@ def test_contract_data(spec: Any) -> None:
 
 def test_ib_time_is_explicit_utc() -> None:
     assert m.ib_time(datetime(2020, 1, 1, 22, 0, 5, tzinfo=UTC)) == "20200101 22:00:05 UTC"
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [(1.1212, 1.1214, None, 1e6, 2e6, None, None), (None, None, 190.5, None, None, 100.0, 12345.0),
+     (1.0, None, None, None, None, None, None), (None, None, None, None, None, None, None),
+     (0.1 + 0.2, 3, 5, 1, 2, 3, 4)],
+)
+def test_tick_frames_equal_the_framed_messages(quote: tuple[Any, ...]) -> None:
+    bid, ask, last, bid_size, ask_size, last_size, volume = quote
+    expected = []
+    for tick_type, price, size in ((1, bid, bid_size), (2, ask, ask_size), (4, last, last_size)):
+        if price is not None:
+            expected.append(m.tick_price(7, tick_type, price, float(size or 0.0)))
+    if volume is not None:
+        expected.append(m.tick_size(7, m.TickType.VOLUME, float(volume)))
+    assert m.tick_frames(7, *quote) == b"".join(encode_frame(f) for f in expected)

@@ -348,8 +348,8 @@ class TwsSimulator:
         sent = 0
         for session in self._sessions:
             for req_id, symbol in session.market_data.items():
-                if symbol == spec.symbol:
-                    session.send(*self._tick_messages(req_id, tick))
+                if symbol == spec.symbol and not session.writer.is_closing():
+                    session.writer.write(m.tick_frames(req_id, *tick[2:]))
                     sent += 1
         if self._waiters:
             self._notify()
