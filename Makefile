@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rxstream top
+	$(BIN)/rxstream demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,4 +1,4 @@
-"""The offline commands: ``replay``, ``import-csv``, ``pipelines`` and the terminal view ``top``."""
+"""The engine's commands: ``replay``, ``import-csv``, ``pipelines``, ``demo`` and the terminal view ``top``."""
 
 from __future__ import annotations
 
@@ -54,6 +54,19 @@ def register_offline(subparsers: Any) -> None:
     listing = subparsers.add_parser("pipelines", help="list the pipelines a folder declares")
     listing.add_argument("--pipelines", type=Path, default=None)
     listing.set_defaults(func=_list_pipelines)
+
+    full = subparsers.add_parser(
+        "demo",
+        help="the whole chain on the bundled session: TWS simulator, IBKR feed, pipelines, trader, dashboard",
+        description="Serve the dashboard at http://HOST:PORT/ on a live chain with no broker: the TWS simulator "
+        "streams the bundled real EUR/USD session, the IBKR adapter reads it over ib_insync, the example "
+        "evaluator's signals are traded on the simulator and the fills come back as trades.",
+    )
+    full.add_argument("--host", default="127.0.0.1")
+    full.add_argument("--port", type=int, default=8080)
+    full.add_argument("--speed", type=float, default=60.0, help="replay speed (60 = a minute per second)")
+    full.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled session)")
+    full.set_defaults(func=_demo)
 
     demo = subparsers.add_parser(
         "top",
@@ -182,6 +195,20 @@ def _list_pipelines(args: argparse.Namespace) -> int:
     for p in pipelines:
         topic = p.topic if p.publish else f"(feeds {p.feeds})"
         console.print(f"[bold]{p.name}[/]  {topic}  {p.policy}  <- {', '.join(p.sources)}  {p.description}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    if args.speed <= 0:
+        return _fail(Console(stderr=True), f"--speed must be positive, got {args.speed}")
+    try:
+        asyncio.run(run_demo(host=args.host, port=args.port, speed=args.speed, file=args.file))
+    except OSError as error:
+        return _fail(Console(stderr=True), f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ib_insync import IB, Contract, Position, Ticker, Trade
+from ib_insync import IB, Contract, MarketOrder, Position, Ticker, Trade
 from ib_insync import CommissionReport as IBCommissionReport
 from ib_insync import Fill as IBFill
 
@@ -225,6 +225,24 @@ class IBKRFeed:
         for predicate, future in list(self._waiters):
             if not future.done() and predicate():
                 future.set_result(None)
+
+    def place_market_order(self, symbol: str, side: str, quantity: float) -> int:
+        """Send a market order for a configured symbol; returns its order id.
+
+        Its fills come back like any other: on the ``fills`` hub, with their
+        commission, and to the order-filled callbacks.
+
+        Raises:
+            KeyError: ``symbol`` is not one of the configured symbols.
+            SourceConnectionError: the feed is not connected.
+        """
+        contract = self._contracts[symbol.upper()]
+        if side not in ("BUY", "SELL") or not quantity > 0:
+            raise ValueError(f"expected side BUY or SELL and a positive quantity, got {side!r} {quantity!r}")
+        if not self.ib.isConnected():
+            raise SourceConnectionError(self.config.host, self.config.port, "not connected: order not sent")
+        trade = self.ib.placeOrder(contract, MarketOrder(side, quantity))
+        return int(trade.order.orderId)
 
     def add_order_filled_callback(self, callback: OrderFilledCallback) -> None:
         """Call ``callback(fill)`` on the loop for every fill published (once per exec id)."""

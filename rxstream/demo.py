@@ -1,0 +1,109 @@
+"""``rxstream demo``: the whole chain on the bundled real session, with no broker.
+
+::
+
+    TWS simulator ──TCP──▶ ib_insync ──▶ IBKRFeed ──▶ ticks / positions / fills
+    (bundled EUR/USD,                                     │
+     looped, at --speed)                                  ▼
+          ▲                         pipelines: price_updates, ma_crossover ▶ signals, ...
+          │                                               │
+          └──── market orders ◀── SignalTrader ◀── signals┘   fills come back as trade_executions
+                                                          │
+                                    gateway: /  /ws  /websocket/status  /metrics
+
+Everything runs in one process and one event loop; Ctrl-C stops it cleanly
+(clients get 1001, the IBKR socket is closed, the simulator stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from .autotrade import SignalTrader
+from .gateway.app import create_app, engine_backend
+from .settings import Settings
+from .testing.server import TwsSimulator
+from .tickfile import bundled_session, read_events
+
+__all__ = ["run_demo"]
+
+GUIDE = """\
+rxstream demo — {url}
+
+  open {url} in a browser:
+    prices      EUR/USD from the recorded 2020-01-01 session, {speed:g}x speed, conflated per symbol
+    signals     the example SMA crossover evaluator (pipelines/ma_crossover.py)
+    trades      its BUY/SELL signals become market orders on the TWS simulator; the fills come back
+    positions   the simulator's account, moving with every fill
+    health      every stream: healthy while data flows, red (with the reason) when a source fails
+
+  {url}websocket/status   stream health as JSON
+  {url}metrics            Prometheus metrics
+  TWS simulator on 127.0.0.1:{sim_port} (ib_insync clients may connect too)
+
+  Ctrl-C stops everything.
+"""
+
+
+async def run_demo(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    speed: float = 60.0,
+    file: Path | None = None,
+    quantity: float = 20_000,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[str, int], None] | None = None,
+) -> None:
+    """Run the simulator, the IBKR feed, the pipelines, the trader and the gateway until ``stop`` is set.
+
+    Args:
+        host, port: where the gateway listens (port 0 picks a free one).
+        speed: replay speed of the recorded session (60 = a minute per second).
+        file: tick file for the simulator (default: the bundled EUR/USD session).
+        quantity: the trader's position size per signal.
+        stop: set it to stop (default: SIGINT / SIGTERM).
+        ready: called with the dashboard URL and the simulator's port once everything listens.
+    """
+    path = file or bundled_session()
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+    symbols = sorted({e.symbol for e in _first(read_events(path), 1000) if hasattr(e, "symbol")}) or ["EURUSD"]
+    async with TwsSimulator(lambda: read_events(path), speed=speed, loop=True, symbols=symbols) as sim:
+        settings = Settings(host=host, port=port, ibkr=f"127.0.0.1:{sim.port}", symbols=tuple(symbols))
+        engine = engine_backend(settings)
+        broker = next(feed for feed in engine.feeds if feed.name == "ibkr")  # type: ignore[attr-defined]
+        engine.feeds.append(SignalTrader(broker.place_market_order, quantity=quantity))  # type: ignore[attr-defined]
+        runner = web.AppRunner(create_app(settings, backend=engine), handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            bound = runner.addresses[0][1] if runner.addresses else port
+            url = f"http://{host}:{bound}/"
+            if ready is not None:
+                ready(url, sim.port)
+            else:
+                print(GUIDE.format(url=url, speed=speed, sim_port=sim.port), flush=True)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+
+def _first(events: object, n: int) -> list[object]:
+    out = []
+    for event in events:  # type: ignore[attr-defined]
+        out.append(event)
+        if len(out) >= n:
+            break
+    return out
