@@ -46,3 +46,25 @@ def test_the_replay_shown_in_the_tutorial(project: Path, session_file: Path, cap
     lines = capsysbinary.readouterr().out.decode().splitlines()
     shown = [line for line in DOC.read_text().splitlines() if line.startswith('{"')]
     assert lines[:2] == shown[:2]  # the doc shows the real first lines
+
+
+async def test_the_tutorials_pipeline_is_a_topic_on_the_server(project: Path, aiohttp_client) -> None:
+    from rxstream.gateway.app import create_app
+    from rxstream.settings import Settings
+
+    settings = Settings(pipelines=str(project / "pipelines"), replay_speed=1000)
+    client = await aiohttp_client(create_app(settings))
+    async with client.ws_connect("/ws") as ws:
+        welcome = await ws.receive_json(timeout=10)
+        assert welcome["type"] == "welcome"
+        assert "wide_spreads" in welcome["topics"]
+        await ws.send_json(  # from seq 0: whatever it published before we asked comes from its history
+            {"type": "subscribe", "topics": ["wide_spreads"], "epoch": welcome["epoch"], "since": {"wide_spreads": 0}}
+        )
+        data: list[dict] = []
+        while not data:  # the bundled session at 1000x has a wide spread within its first second
+            frame = await ws.receive_json(timeout=20)
+            data = [m for m in (frame if isinstance(frame, list) else [frame]) if m["type"] == "data"]
+        assert data[0]["topic"] == "wide_spreads" and data[0]["data"]["spread_bp"] >= 2.0
+    status = await (await client.get("/websocket/status")).json()
+    assert "wide_spreads" in status["stream_health"]
