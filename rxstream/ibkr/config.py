@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..operators import Backoff
 from .symbols import parse_symbols
 
 __all__ = ["IBKRConfig", "parse_address"]
@@ -100,8 +101,5 @@ class IBKRConfig:
 
     def backoff_delay(self, attempt: int, *, rng: random.Random | None = None, jitter: float | None = None) -> float:
         """Seconds to wait before reconnect ``attempt`` (0-based): exponential, capped, jittered."""
-        base = min(self.backoff_max, self.backoff_initial * self.backoff_factor ** min(attempt, 64))
         spread = self.backoff_jitter if jitter is None else jitter
-        if not spread:
-            return base
-        return base * (1 + (rng or random).uniform(-spread, spread))
+        return Backoff(self.backoff_initial, self.backoff_factor, self.backoff_max, spread, rng).delay(attempt + 1)

@@ -51,6 +51,7 @@ from ib_insync import IB, Contract, MarketOrder, Position, Ticker, Trade
 from ib_insync import CommissionReport as IBCommissionReport
 from ib_insync import Fill as IBFill
 
+from ..conditions import Conditions
 from ..errors import SourceConnectionError
 from ..events import Fill
 from .config import IBKRConfig
@@ -146,7 +147,7 @@ class IBKRFeed:
         self._published: OrderedDict[str, None] = OrderedDict()
         self._pending: dict[str, tuple[asyncio.TimerHandle, IBFill]] = {}
         self._callbacks: list[OrderFilledCallback] = []
-        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._conditions = Conditions()
 
     def __repr__(self) -> str:
         return f"IBKRFeed({self.config.address}, state={self.state.value}, client_id={self.client_id})"
@@ -199,32 +200,17 @@ class IBKRFeed:
         self._callbacks.clear()
         self._down_reason = "feed stopped"
         self._set_state(FeedState.STOPPED)
-        for _, future in self._waiters:
-            if not future.done():
-                future.cancel()
-        self._waiters.clear()
+        self._conditions.cancel_all()
 
     # --- observing ---------------------------------------------------------------------
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Return once ``predicate()`` holds; it is re-checked on every state change, event
         published and error handled. Raises ``TimeoutError`` after ``timeout`` seconds."""
-        if predicate():
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (predicate, future)
-        self._waiters.append(entry)
-        try:
-            async with asyncio.timeout(timeout):
-                await future
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(entry)
+        await self._conditions.wait_for(predicate, timeout)
 
     def _notify(self) -> None:
-        for predicate, future in list(self._waiters):
-            if not future.done() and predicate():
-                future.set_result(None)
+        self._conditions.notify()
 
     def place_market_order(self, symbol: str, side: str, quantity: float) -> int:
         """Send a market order for a configured symbol; returns its order id.
@@ -494,7 +480,7 @@ class IBKRFeed:
                 count += 1
         if count:
             self._health.record_update(self.streams[0])
-            if self._waiters:
+            if self._conditions:
                 self._notify()
 
     def _on_position(self, position: Position) -> None:

@@ -44,7 +44,7 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before recovery attempt ``attempt`` (1-based)."""
-        base = min(self.maximum, self.initial * self.factor ** (attempt - 1))
+        base = min(self.maximum, self.initial * self.factor ** min(attempt - 1, 64))  # no float overflow
         if self.jitter:
             base *= 1 + self._rng.uniform(-self.jitter, self.jitter)
         return min(self.maximum, base)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from ..conditions import Conditions
 from ..errors import ProtocolError
 from ..events import Tick
 from ..ibkr.symbols import ContractSpec, parse_symbol, symbol_for, synthetic_con_id
@@ -189,7 +190,7 @@ class TwsSimulator:
         self._stream_task: asyncio.Task[None] | None = None
         self._port = 0
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._conditions = Conditions()
         self._subscribed = asyncio.Event()
         self._next_order_id = 1
         self._perm_ids = itertools.count(1_000_001)
@@ -249,10 +250,7 @@ class TwsSimulator:
         for task in pending:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for _, future in self._waiters:
-            if not future.done():
-                future.cancel()
-        self._waiters.clear()
+        self._conditions.cancel_all()
 
     async def __aenter__(self) -> TwsSimulator:
         await self.start()
@@ -296,21 +294,10 @@ class TwsSimulator:
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Return once ``predicate()`` holds; raises ``TimeoutError`` after ``timeout`` seconds."""
-        if predicate():
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (predicate, future)
-        self._waiters.append(entry)
-        try:
-            await asyncio.wait_for(future, timeout)
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(entry)
+        await self._conditions.wait_for(predicate, timeout)
 
     def _notify(self) -> None:
-        for predicate, future in list(self._waiters):
-            if not future.done() and predicate():
-                future.set_result(None)
+        self._conditions.notify()
 
     # --- contracts ---------------------------------------------------------------------
 
@@ -351,7 +338,7 @@ class TwsSimulator:
                 if symbol == spec.symbol and not session.writer.is_closing():
                     session.writer.write(m.tick_frames(req_id, *tick[2:]))
                     sent += 1
-        if self._waiters:
+        if self._conditions:
             self._notify()
         return sent
 
