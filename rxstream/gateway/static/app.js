@@ -137,7 +137,7 @@
       symbol: el("td", "sym", symbol),
       bid: el("td", "num"),
       ask: el("td", "num"),
-      last: el("td", "num"),
+      last: el("td", "num hide-sm"),
       spread: el("td", "num muted hide-sm"),
       change: el("td", "num"),
       spark: el("td", "spark-col"),
@@ -188,8 +188,11 @@
     cells.spread.textContent = bid != null && ask != null ? fmt(ask - bid, d) : "–";
     const change = ref - p.open;
     const pct = p.open ? (change / p.open) * 100 : 0;
-    cells.change.textContent = `${change >= 0 ? "+" : ""}${fmt(change, d)} (${pct >= 0 ? "+" : ""}${pct.toFixed(2)}%)`;
-    cells.change.className = `num ${change > 0 ? "pos" : change < 0 ? "neg" : "flat"}`;
+    cells.change.replaceChildren(
+      el("span", "abs", `${change >= 0 ? "+" : ""}${fmt(change, d)} `),
+      el("span", "pct", `${pct >= 0 ? "+" : ""}${pct.toFixed(2)}%`)
+    );
+    cells.change.className = `num change ${change > 0 ? "pos" : change < 0 ? "neg" : "flat"}`;
     cells.time.textContent = hms(tick.time);
     p.points.push(ref);
     if (p.points.length > SPARK_POINTS) p.points.shift();
@@ -228,7 +231,7 @@
       row.dataset.key = key;
       row.dataset.symbol = pos.symbol;
       const cells = {
-        account: el("td", "muted"),
+        account: el("td", "muted hide-sm"),
         symbol: el("td", "sym", pos.symbol),
         quantity: el("td", "num"),
         avg: el("td", "num"),
@@ -336,7 +339,7 @@
     row.appendChild(el("td", "num muted hide-sm", f.commission == null ? "–" : fmt(f.commission, 2)));
     row.appendChild(el("td", "muted hide-sm", f.account));
     row.appendChild(el("td", "muted hide-sm", String(f.order_id)));
-    row.appendChild(el("td", "exec", id));
+    row.appendChild(el("td", "exec hide-sm", id));
     const body = $("trades-body");
     body.insertBefore(row, body.firstChild);
     while (body.children.length > MAX_TRADE_ROWS) body.lastChild.remove();
@@ -643,7 +646,10 @@
       const c = row.cells;
       c.name.replaceChildren(document.createTextNode(name));
       if (!ok && h.last_error) c.name.appendChild(el("span", "last-error", h.last_error));
-      c.status.replaceChildren(el("span", "status", ok ? "Healthy" : "Unhealthy"));
+      const badge = el("span", "status");
+      badge.appendChild(el("span", "status-text", ok ? "Healthy" : "Unhealthy"));
+      badge.title = ok ? "healthy" : `unhealthy${h.last_error ? `: ${h.last_error}` : ""}`;
+      c.status.replaceChildren(badge);
       c.last.textContent = ago(h.last_update);
       c.last.title = h.last_update || "no update yet";
       c.errors.textContent = String(h.error_count ?? 0);
