@@ -215,6 +215,8 @@ async def test_dashboard_is_live_follows_health_and_resumes_after_restart(tmp_pa
                         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
                     assert overflow <= 0, f"the page scrolls sideways on a phone by {overflow}px"
                     assert await page.is_visible('#prices-body tr[data-symbol="EURUSD"]')
+                    await page.screenshot(path=str(path.with_name(f"{path.stem}-phone.png")), full_page=False,
+                                          animations="disabled")
                 finally:
                     await browser.close()
         finally:
