@@ -217,6 +217,28 @@ async def test_dashboard_is_live_follows_health_and_resumes_after_restart(tmp_pa
                     assert await page.is_visible('#prices-body tr[data-symbol="EURUSD"]')
                     await page.screenshot(path=str(path.with_name(f"{path.stem}-phone.png")), full_page=False,
                                           animations="disabled")
+
+                    # --- a new server process (new bus, new epoch): state reloads, trades stay, none twice --
+                    console.outage = True
+                    await site.stop()
+                    await page.wait_for_selector('#conn:not([data-state="live"])', timeout=WAIT)
+                    async with Engine(settings=engine.settings) as fresh:
+                        site.make_app = lambda: create_app(
+                            settings, backend=StaticBackend(fresh.bus, fresh.health, fresh.scheduler))
+                        await site.start()
+                        await page.wait_for_selector('#conn[data-state="live"]', timeout=WAIT)
+                        console.outage = False
+                        late = make_fill(18, "USDCHF", 0.8843)
+                        fresh.sources["fills"].on_next(blip[-1])  # the broker replays an execution it sent before
+                        fresh.sources["fills"].on_next(late)
+                        await page.wait_for_selector(f'#trades-body tr[data-exec-id="{late.exec_id}"]', timeout=WAIT)
+                        client = await page.evaluate("() => window.rxdash.state")
+                        assert client["epoch"] == fresh.bus.epoch and client["epochChanges"] == 1
+                        assert client["recovered"]["trade_executions"] is False
+                        shown = await page.evaluate("() => window.rxdash.tradeIds()")
+                        assert sorted(shown) == sorted([*expected, *(f.exec_id for f in (*blip, late))])
+                        assert await page.is_visible("#positions-empty")  # the new server holds no positions
+                        await site.stop()
                 finally:
                     await browser.close()
         finally:
