@@ -1,18 +1,22 @@
 """The dashboard at ``GET /`` in a real headless Chromium against a real server on a real port.
 
 One engine runs for the whole test: the bundled EUR/USD session replayed fast and looped,
-random-walk quotes for two more symbols, the bundled pipelines, and a news pipeline whose
+random-walk quotes for four more symbols, the bundled pipelines, and a news pipeline whose
 source the test can take down. The gateway app is a thin layer over that engine's bus, so
 stopping and starting the site on the same port is a server restart that keeps the epoch:
 trades published while the page is disconnected must reach it on resume, each exactly once.
+A dropped connection (no close frame) and a new server process (a new epoch) follow.
 
 Chromium is Debian's (``/usr/bin/chromium``); see ``browser_support`` for when the test skips.
-The screenshot goes to ``$RXSTREAM_SCREENSHOT`` or a temporary file.
+The screenshots go to ``$RXSTREAM_SCREENSHOT`` (and ``…-phone.png`` beside it) or a temporary file.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from browser_support import (
@@ -38,12 +42,18 @@ pytestmark = pytest.mark.browser
 
 WAIT = 10_000  # ms: the longest any page condition may take
 SYMBOLS = {"GBPUSD": 1.2712, "USDJPY": 157.42, "AUDUSD": 0.6571, "USDCHF": 0.8843}
+PRICE_OF = {"EURUSD": 1.1215, **SYMBOLS}
+SETTINGS = Settings(price_update_interval=0.25, portfolio_update_interval=0.25, close_timeout=2.0)
+
+LIVE = '#conn[data-state="live"]'
+NOT_LIVE = '#conn:not([data-state="live"])'
+NEWS_ROW = '#health-body tr[data-stream="market_news"]'
 
 
-def make_fill(n: int, symbol: str = "EURUSD", price: float = 1.1215) -> Fill:
+def make_fill(n: int, symbol: str = "EURUSD") -> Fill:
     side = "BUY" if n % 3 else "SELL"
-    return Fill(f"0001f4e5.{n:04d}.01", 100 + n, "DU1234567", symbol, side, 10_000.0 * (1 + n % 4), price,
-                1.9 + n % 3 * 0.25, datetime.now(UTC))
+    return Fill(f"0001f4e5.{n:04d}.01", 100 + n, "DU1234567", symbol, side, 10_000.0 * (1 + n % 4),
+                PRICE_OF[symbol], 1.9 + n % 3 * 0.25, datetime.now(UTC))
 
 
 def make_signal(n: int, symbol: str = "EURUSD") -> Signal:
@@ -53,8 +63,190 @@ def make_signal(n: int, symbol: str = "EURUSD") -> Signal:
                   f"breakout #{n}: 20-bar {'high' if action == 'BUY' else 'low'} taken out")
 
 
-async def count(page, selector: str) -> int:
-    return await page.locator(selector).count()
+def gateway_over(engine: Engine) -> Any:
+    """An app factory serving ``engine``'s bus; the engine is the caller's and outlives the app."""
+    return lambda: create_app(SETTINGS, backend=StaticBackend(engine.bus, engine.health, engine.scheduler))
+
+
+async def rows(page: Any, selector: str, at_least: int) -> None:
+    """Wait until ``selector`` matches at least ``at_least`` elements."""
+    await page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length >= n", arg=[selector, at_least], timeout=WAIT)
+
+
+async def price_updates(page: Any, at_least: int) -> None:
+    """Wait until every price row has been updated at least ``at_least`` times."""
+    await page.wait_for_function(
+        "n => [...document.querySelectorAll('#prices-body tr')].every(tr => Number(tr.dataset.updates) >= n)",
+        arg=at_least, timeout=WAIT)
+
+
+async def text(page: Any, selector: str) -> str:
+    return (await page.text_content(selector)) or ""
+
+
+@dataclass
+class Scene:
+    """What the phases share: the page, the engine behind the server, and the trades sent so far."""
+
+    page: Any
+    engine: Engine
+    site: RestartableSite
+    console: ConsoleWatch
+    news: FlakyFeed
+    sent: list[str] = field(default_factory=list)
+
+    def fill(self, fill: Fill, engine: Engine | None = None, *, repeat: bool = False) -> None:
+        (engine or self.engine).sources["fills"].on_next(fill)
+        if not repeat:
+            self.sent.append(fill.exec_id)
+
+    async def client(self) -> dict[str, Any]:
+        return await self.page.evaluate("() => window.rxdash.state")
+
+    async def trade_ids(self) -> list[str]:
+        return sorted(await self.page.evaluate("() => window.rxdash.tradeIds()"))
+
+
+async def live_rows(s: Scene) -> None:
+    """Prices appear and update; positions, signals with confidence and trades appear."""
+    page = s.page
+    for symbol in PRICE_OF:
+        await page.wait_for_selector(f'#prices-body tr[data-symbol="{symbol}"]', timeout=WAIT)
+    await price_updates(page, 3)
+    bid = '#prices-body tr[data-symbol="GBPUSD"] td:nth-child(2)'
+    first = await text(page, bid)
+    await page.wait_for_function(
+        "([sel, was]) => document.querySelector(sel).textContent !== was", arg=[bid, first], timeout=WAIT)
+
+    now = datetime.now(UTC)
+    for account, symbol, quantity, cost in (("DU1234567", "EURUSD", 250_000, 1.12081),
+                                            ("DU1234567", "GBPUSD", -100_000, 1.27311),
+                                            ("DU1234567", "USDJPY", 50_000, 157.118),
+                                            ("DU7654321", "AUDUSD", 300_000, 0.65594)):
+        s.engine.sources["positions"].on_next(PositionUpdate(account, symbol, quantity, cost, now))
+    for n in range(1, 7):
+        s.engine.sources["signals"].on_next(make_signal(n, ("EURUSD", "GBPUSD", "USDJPY")[n % 3]))
+    batch = [make_fill(n, ("EURUSD", "GBPUSD", "USDJPY")[n % 3]) for n in range(1, 9)]
+    for f in batch:
+        s.fill(f)
+    s.fill(batch[0], repeat=True)  # a broker resending an execution: the pipeline dedupes it
+
+    await rows(page, "#positions-body tr", 4)
+    await rows(page, "#signals-feed li", 6)
+    await rows(page, "#trades-body tr", 8)
+    assert await s.trade_ids() == sorted(s.sent)
+    assert await text(page, '#positions-body tr[data-key="DU1234567:GBPUSD"] td:nth-child(3)') == "-100,000"
+    width = await page.get_attribute('#signals-feed li[data-symbol="GBPUSD"] .bar i', "style")
+    assert width and "width" in width
+
+
+async def health_follows_a_failing_source(s: Scene) -> None:
+    """A source failing over and over turns its stream unhealthy; its recovery turns it back."""
+    page = s.page
+    await page.wait_for_selector(f'{NEWS_ROW}[data-healthy="true"]', timeout=WAIT)
+    assert await page.locator('#health-body tr[data-healthy="false"]').count() == 0
+    s.news.down = True
+    s.engine.sources["news"].on_next({"headline": "ECB holds rates"})  # fails; every retry fails too
+    await page.wait_for_selector(f'{NEWS_ROW}[data-healthy="false"]', timeout=WAIT)
+    errors = int(await text(page, f"{NEWS_ROW} td:nth-child(4)"))
+    recoveries = int(await text(page, f"{NEWS_ROW} td:nth-child(5)"))
+    assert errors >= 10 and recoveries >= 10
+    assert await page.get_attribute("#health-summary", "data-healthy") == "false"
+    s.news.down = False
+    await page.wait_for_selector(f'{NEWS_ROW}[data-healthy="true"]', timeout=WAIT)
+    await page.wait_for_selector('#health-summary[data-healthy="true"]', timeout=WAIT)
+
+
+async def resumes_after_restart(s: Scene) -> None:
+    """Trades and signals published while the server is down arrive once, after the restart."""
+    page = s.page
+    s.console.outage = True
+    await s.site.stop()
+    await page.wait_for_selector(NOT_LIVE, timeout=WAIT)
+    missed = [make_fill(n) for n in range(9, 14)]
+    for f in missed:
+        s.fill(f)
+    for n in range(7, 10):
+        s.engine.sources["signals"].on_next(make_signal(n))
+    s.fill(missed[0], repeat=True)
+    await s.site.start()
+    await page.wait_for_selector(LIVE, timeout=WAIT)
+    await rows(page, "#trades-body tr", len(s.sent))
+    s.console.outage = False
+    for n in (14, 15):
+        s.fill(make_fill(n))
+    await rows(page, "#trades-body tr", len(s.sent))
+
+    assert await s.trade_ids() == sorted(s.sent), "every trade exactly once"
+    client = await s.client()
+    assert client["recovered"] == {"trade_executions": True, "signals": True}
+    assert client["gaps"] == 0 and client["epochChanges"] == 0
+    assert client["lastSeq"]["trade_executions"] == len(s.sent)
+    feed = await page.eval_on_selector_all(
+        "#signals-feed li",
+        "els => els.map(e => [Number(e.dataset.seq), e.querySelector('.strat').textContent,"
+        " e.querySelector('.reason').textContent])")
+    seqs = sorted(seq for seq, _, _ in feed)
+    assert seqs == list(range(seqs[0], seqs[-1] + 1)), "signals: none lost, none twice"
+    assert client["lastSeq"]["signals"] == seqs[-1]
+    ours = sorted(int(reason.split("#")[1].split(":")[0]) for _, who, reason in feed if who == "momentum")
+    assert ours == list(range(1, 10))
+    await page.wait_for_selector("#notice:not([hidden])", timeout=WAIT)
+    assert "resumed" in await text(page, "#notice")
+
+
+async def resumes_after_a_blip(s: Scene) -> None:
+    """The connection drops with no close frame; trades sent meanwhile arrive once."""
+    assert s.site.runner is not None
+    for channel in list(s.site.runner.app[BROADCASTER].channels.values()):
+        channel.sink.abort()
+    for n in (16, 17):
+        s.fill(make_fill(n, "AUDUSD"))
+    await rows(s.page, "#trades-body tr", len(s.sent))
+    await s.page.wait_for_selector(LIVE, timeout=WAIT)
+    assert await s.trade_ids() == sorted(s.sent)
+    client = await s.client()
+    assert client["connects"] == 3 and client["recovered"]["trade_executions"] is True
+
+
+async def screenshots(s: Scene, path: Path) -> None:
+    """A populated dashboard on a laptop; then a phone-sized viewport that never scrolls sideways."""
+    page = s.page
+    await price_updates(page, 12)
+    await page.wait_for_selector('#health-summary[data-healthy="true"]', timeout=WAIT)
+    await page.screenshot(path=str(path), full_page=True, animations="disabled")
+    assert path.stat().st_size > 10_000
+    await page.set_viewport_size({"width": 390, "height": 844})
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the page scrolls sideways on a phone by {overflow}px"
+    assert await page.is_visible('#prices-body tr[data-symbol="EURUSD"]')
+    await page.screenshot(path=str(path.with_name(f"{path.stem}-phone.png")), animations="disabled")
+    await page.set_viewport_size({"width": 1440, "height": 1000})
+
+
+async def new_epoch_after_a_new_server(s: Scene) -> None:
+    """A new server process (new bus, new epoch): state reloads, trades stay, none twice."""
+    page = s.page
+    s.console.outage = True
+    await s.site.stop()
+    await page.wait_for_selector(NOT_LIVE, timeout=WAIT)
+    async with Engine(settings=s.engine.settings) as fresh:
+        s.site.make_app = gateway_over(fresh)
+        await s.site.start()
+        await page.wait_for_selector(LIVE, timeout=WAIT)
+        s.console.outage = False
+        s.fill(make_fill(17, "AUDUSD"), fresh, repeat=True)  # the broker replays an execution sent before
+        late = make_fill(18, "USDCHF")
+        s.fill(late, fresh)
+        await page.wait_for_selector(f'#trades-body tr[data-exec-id="{late.exec_id}"]', timeout=WAIT)
+        client = await s.client()
+        assert client["epoch"] == fresh.bus.epoch and client["epochChanges"] == 1
+        assert client["recovered"]["trade_executions"] is False
+        assert await s.trade_ids() == sorted(s.sent)
+        assert await page.is_visible("#positions-empty")  # the new server holds no positions
+        await s.site.stop()
 
 
 async def test_dashboard_is_live_follows_health_and_resumes_after_restart(tmp_path) -> None:
@@ -66,16 +258,10 @@ async def test_dashboard_is_live_follows_health_and_resumes_after_restart(tmp_pa
         feeds=[ReplayFeed(speed=240, loop=True), WalkFeed(SYMBOLS, interval=0.15)],
         backoff=Backoff(initial=0.05, factor=1.0, maximum=0.05, jitter=0.0),
     )
-    settings = Settings(price_update_interval=0.25, portfolio_update_interval=0.25, close_timeout=2.0)
+    console = ConsoleWatch()
     async with engine:
-        # the engine outlives the gateway: a restart of the site keeps the bus and its epoch
-        site = RestartableSite(
-            lambda: create_app(settings, backend=StaticBackend(engine.bus, engine.health, engine.scheduler))
-        )
+        site = RestartableSite(gateway_over(engine))  # a restart keeps the engine, its bus and its epoch
         await site.start()
-        console = ConsoleWatch()
-        fills, signals = engine.sources["fills"], engine.sources["signals"]
-        positions = engine.sources["positions"]
         try:
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -83,162 +269,14 @@ async def test_dashboard_is_live_follows_health_and_resumes_after_restart(tmp_pa
                     page = await browser.new_page(viewport={"width": 1440, "height": 1000})
                     console.attach(page)
                     await page.goto(site.url)
-                    await page.wait_for_selector('#conn[data-state="live"]', timeout=WAIT)
-
-                    # --- live rows: prices update, positions, signals and trades appear -----------
-                    for symbol in ("EURUSD", *SYMBOLS):
-                        await page.wait_for_selector(f'#prices-body tr[data-symbol="{symbol}"]', timeout=WAIT)
-                    await page.wait_for_function(
-                        """() => [...document.querySelectorAll('#prices-body tr')]
-                                   .every(tr => Number(tr.dataset.updates) >= 3)""",
-                        timeout=WAIT,
-                    )
-                    first_bid = await page.text_content('#prices-body tr[data-symbol="GBPUSD"] td:nth-child(2)')
-                    await page.wait_for_function(
-                        """(bid) => document.querySelector('#prices-body tr[data-symbol="GBPUSD"] td:nth-child(2)')
-                                   .textContent !== bid""",
-                        arg=first_bid, timeout=WAIT,
-                    )
-
-                    now = datetime.now(UTC)
-                    for account, symbol, qty, cost in (("DU1234567", "EURUSD", 250_000, 1.12081),
-                                                       ("DU1234567", "GBPUSD", -100_000, 1.27311),
-                                                       ("DU1234567", "USDJPY", 50_000, 157.118),
-                                                       ("DU7654321", "AUDUSD", 300_000, 0.65594)):
-                        positions.on_next(PositionUpdate(account, symbol, qty, cost, now))
-                    for n in range(1, 7):
-                        signals.on_next(make_signal(n, ("EURUSD", "GBPUSD", "USDJPY")[n % 3]))
-                    sent_fills = [make_fill(n, ("EURUSD", "GBPUSD", "USDJPY")[n % 3],
-                                            (1.1215, 1.2712, 157.42)[n % 3]) for n in range(1, 9)]
-                    for f in sent_fills:
-                        fills.on_next(f)
-                    fills.on_next(sent_fills[0])  # a broker resending an execution: deduped by the pipeline
-
-                    await page.wait_for_function(
-                        "() => document.querySelectorAll('#positions-body tr').length === 4", timeout=WAIT)
-                    await page.wait_for_function(
-                        "() => document.querySelectorAll('#signals-feed li').length >= 6", timeout=WAIT)
-                    await page.wait_for_function(
-                        "() => document.querySelectorAll('#trades-body tr').length === 8", timeout=WAIT)
-                    assert await page.text_content('#positions-body tr[data-key="DU1234567:GBPUSD"] td:nth-child(3)') \
-                        == "-100,000"
-                    conf = await page.get_attribute('#signals-feed li[data-symbol="GBPUSD"] .bar i', "style")
-                    assert conf and "width" in conf
-
-                    # --- health: a failing source turns its stream unhealthy, recovery turns it back --
-                    await page.wait_for_selector('#health-body tr[data-stream="market_news"][data-healthy="true"]',
-                                                 timeout=WAIT)
-                    assert await count(page, '#health-body tr[data-healthy="false"]') == 0
-                    news.down = True
-                    engine.sources["news"].on_next({"headline": "ECB holds rates"})  # fails, then retries fail
-                    await page.wait_for_selector('#health-body tr[data-stream="market_news"][data-healthy="false"]',
-                                                 timeout=WAIT)
-                    errors = await page.text_content('#health-body tr[data-stream="market_news"] td:nth-child(4)')
-                    recoveries = await page.text_content('#health-body tr[data-stream="market_news"] td:nth-child(5)')
-                    assert int(errors) >= 10 and int(recoveries) >= 10
-                    assert await page.get_attribute("#health-summary", "data-healthy") == "false"
-                    news.down = False
-                    await page.wait_for_selector('#health-body tr[data-stream="market_news"][data-healthy="true"]',
-                                                 timeout=WAIT)
-                    await page.wait_for_selector('#health-summary[data-healthy="true"]', timeout=WAIT)
-
-                    # --- server restart: trades published while the page is away arrive exactly once --
-                    console.outage = True
-                    await site.stop()
-                    await page.wait_for_selector('#conn:not([data-state="live"])', timeout=WAIT)
-                    missed = [make_fill(n) for n in range(9, 14)]
-                    for f in missed:
-                        fills.on_next(f)
-                    for n in range(7, 10):
-                        signals.on_next(make_signal(n))
-                    fills.on_next(missed[0])  # resent after the "broker" reconnect: still once
-                    await site.start()
-                    await page.wait_for_selector('#conn[data-state="live"]', timeout=WAIT)
-                    await page.wait_for_function(
-                        "() => document.querySelectorAll('#trades-body tr').length >= 13", timeout=WAIT)
-                    console.outage = False
-                    after = [make_fill(n) for n in range(14, 16)]
-                    for f in after:
-                        fills.on_next(f)
-                    await page.wait_for_function(
-                        "() => document.querySelectorAll('#trades-body tr').length >= 15", timeout=WAIT)
-
-                    shown = await page.evaluate("() => window.rxdash.tradeIds()")
-                    expected = [f.exec_id for f in (*sent_fills, *missed, *after)]
-                    assert sorted(shown) == sorted(expected), "every trade exactly once"
-                    client = await page.evaluate("() => window.rxdash.state")
-                    assert client["recovered"]["trade_executions"] is True
-                    assert client["recovered"]["signals"] is True
-                    assert client["gaps"] == 0 and client["epochChanges"] == 0
-                    assert client["lastSeq"]["trade_executions"] == len(expected)
-                    feed = await page.eval_on_selector_all(
-                        "#signals-feed li",
-                        "els => els.map(e => [Number(e.dataset.seq), e.querySelector('.strat').textContent,"
-                        " e.querySelector('.reason').textContent])")
-                    seqs = sorted(seq for seq, _, _ in feed)
-                    assert seqs == list(range(seqs[0], seqs[-1] + 1)), "signals: none lost, none twice"
-                    assert client["lastSeq"]["signals"] == seqs[-1]
-                    ours = sorted(int(reason.split("#")[1].split(":")[0]) for _, strategy, reason in feed
-                                  if strategy == "momentum")
-                    assert ours == list(range(1, 10))
-                    await page.wait_for_selector("#notice:not([hidden])", timeout=WAIT)
-                    assert "resumed" in (await page.text_content("#notice"))
-
-                    # --- a network blip: the connection drops without a close; the page resumes -----------
-                    assert site.runner is not None
-                    for channel in list(site.runner.app[BROADCASTER].channels.values()):
-                        channel.sink.abort()
-                    blip = [make_fill(n, "AUDUSD", 0.6571) for n in range(16, 18)]
-                    for f in blip:
-                        fills.on_next(f)
-                    await page.wait_for_function(
-                        "() => document.querySelectorAll('#trades-body tr').length >= 17", timeout=WAIT)
-                    await page.wait_for_selector('#conn[data-state="live"]', timeout=WAIT)
-                    shown = await page.evaluate("() => window.rxdash.tradeIds()")
-                    assert sorted(shown) == sorted([*expected, *(f.exec_id for f in blip)])
-                    client = await page.evaluate("() => window.rxdash.state")
-                    assert client["connects"] == 3 and client["recovered"]["trade_executions"] is True
-
-                    # --- a populated dashboard, on a laptop and on a phone ------------------------------
-                    await page.wait_for_function(
-                        """() => [...document.querySelectorAll('#prices-body tr')]
-                                   .every(tr => Number(tr.dataset.updates) >= 12)""",
-                        timeout=WAIT,
-                    )
-                    await page.wait_for_selector('#health-summary[data-healthy="true"]', timeout=WAIT)
-                    path = screenshot_path(tmp_path)
-                    await page.screenshot(path=str(path), full_page=True, animations="disabled")
-                    assert path.stat().st_size > 10_000
-
-                    await page.set_viewport_size({"width": 390, "height": 844})
-                    overflow = await page.evaluate(
-                        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
-                    assert overflow <= 0, f"the page scrolls sideways on a phone by {overflow}px"
-                    assert await page.is_visible('#prices-body tr[data-symbol="EURUSD"]')
-                    await page.screenshot(path=str(path.with_name(f"{path.stem}-phone.png")), full_page=False,
-                                          animations="disabled")
-
-                    # --- a new server process (new bus, new epoch): state reloads, trades stay, none twice --
-                    console.outage = True
-                    await site.stop()
-                    await page.wait_for_selector('#conn:not([data-state="live"])', timeout=WAIT)
-                    async with Engine(settings=engine.settings) as fresh:
-                        site.make_app = lambda: create_app(
-                            settings, backend=StaticBackend(fresh.bus, fresh.health, fresh.scheduler))
-                        await site.start()
-                        await page.wait_for_selector('#conn[data-state="live"]', timeout=WAIT)
-                        console.outage = False
-                        late = make_fill(18, "USDCHF", 0.8843)
-                        fresh.sources["fills"].on_next(blip[-1])  # the broker replays an execution it sent before
-                        fresh.sources["fills"].on_next(late)
-                        await page.wait_for_selector(f'#trades-body tr[data-exec-id="{late.exec_id}"]', timeout=WAIT)
-                        client = await page.evaluate("() => window.rxdash.state")
-                        assert client["epoch"] == fresh.bus.epoch and client["epochChanges"] == 1
-                        assert client["recovered"]["trade_executions"] is False
-                        shown = await page.evaluate("() => window.rxdash.tradeIds()")
-                        assert sorted(shown) == sorted([*expected, *(f.exec_id for f in (*blip, late))])
-                        assert await page.is_visible("#positions-empty")  # the new server holds no positions
-                        await site.stop()
+                    await page.wait_for_selector(LIVE, timeout=WAIT)
+                    scene = Scene(page, engine, site, console, news)
+                    await live_rows(scene)
+                    await health_follows_a_failing_source(scene)
+                    await resumes_after_restart(scene)
+                    await resumes_after_a_blip(scene)
+                    await screenshots(scene, screenshot_path(tmp_path))
+                    await new_epoch_after_a_new_server(scene)
                 finally:
                     await browser.close()
         finally:
