@@ -246,6 +246,8 @@ async def new_epoch_after_a_new_server(s: Scene) -> None:
         assert client["recovered"]["trade_executions"] is False
         assert await s.trade_ids() == sorted(s.sent)
         assert await page.is_visible("#positions-empty")  # the new server holds no positions
+        await page.wait_for_function(
+            "() => document.querySelector('#notice').textContent.includes('new epoch')", timeout=WAIT)
         await s.site.stop()
 
 

@@ -399,10 +399,7 @@
   function onSubscribed(msg) {
     if (msg.epoch && msg.epoch !== state.epoch) {
       // the server's numbering restarted (a new bus): our seqs no longer apply
-      if (state.epoch !== null) {
-        state.epochChanges += 1;
-        notice("The server restarted with a new epoch: reloaded the current state.", "warn");
-      }
+      if (state.epoch !== null) state.epochChanges += 1;
       state.epoch = msg.epoch;
       state.lastSeq = {};
       $("meta-epoch").textContent = msg.epoch;
@@ -466,7 +463,7 @@
       sub.since = Object.fromEntries(lossless.map((t) => [t, state.lastSeq[t] ?? 0]));
     }
     const before = { trades: tradeCount, signals: signalCount };
-    resumeReport = state.connects > 1 ? { before, downSince } : null;
+    resumeReport = state.connects > 1 ? { before, downSince, epoch: state.epoch } : null;
     send(sub);
     setConnection("live", "Live");
     if (resumeReport) {
@@ -574,7 +571,10 @@
     const signals = signalCount - resumeReport.before.signals;
     const secs = resumeReport.downSince ? ((Date.now() - resumeReport.downSince) / 1000).toFixed(1) : "?";
     const lost = Object.entries(state.recovered).filter(([, ok]) => !ok).map(([t]) => t);
-    const text = lost.length
+    const text = state.epoch !== resumeReport.epoch
+      ? `Reconnected after ${secs}s to a restarted server (new epoch ${state.epoch}): current state reloaded, ` +
+        "earlier trades and signals kept."
+      : lost.length
       ? `Reconnected after ${secs}s; ${lost.join(", ")} could not be fully recovered (snapshot loaded).`
       : `Reconnected after ${secs}s and resumed: ${trades} missed trade${trades === 1 ? "" : "s"}, ` +
         `${signals} signal${signals === 1 ? "" : "s"} recovered.`;
