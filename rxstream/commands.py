@@ -64,7 +64,7 @@ def register_offline(subparsers: Any) -> None:
     )
     full.add_argument("--host", default="127.0.0.1")
     full.add_argument("--port", type=int, default=8080)
-    full.add_argument("--speed", type=float, default=60.0, help="replay speed (60 = a minute per second)")
+    full.add_argument("--speed", type=float, default=120.0, help="replay speed (120 = two minutes per second)")
     full.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled session)")
     full.set_defaults(func=_demo)
 

@@ -55,7 +55,7 @@ async def run_demo(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    speed: float = 60.0,
+    speed: float = 120.0,
     file: Path | None = None,
     quantity: float = 20_000,
     stop: asyncio.Event | None = None,
@@ -65,7 +65,7 @@ async def run_demo(
 
     Args:
         host, port: where the gateway listens (port 0 picks a free one).
-        speed: replay speed of the recorded session (60 = a minute per second).
+        speed: replay speed of the recorded session (120 = two minutes per second).
         file: tick file for the simulator (default: the bundled EUR/USD session).
         quantity: the trader's position size per signal.
         stop: set it to stop (default: SIGINT / SIGTERM).
