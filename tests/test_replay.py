@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reactivex
+from reactivex import operators as ops
 from reactivex.scheduler import HistoricalScheduler
 
 from rxstream import Engine, ReplayFeed, ReplayScheduler, StreamError, replay_virtual
@@ -177,3 +179,16 @@ async def test_a_bad_file_marks_the_replay_unhealthy_and_the_engine_goes_on(tmp_
         assert engine.health is not None
         assert not engine.health.is_healthy("replay")
         assert f"{path}:2: tick.symbol" in (engine.health.get("replay").last_error or "")
+
+
+def test_the_replay_scheduler_still_works_as_a_reactivex_virtual_scheduler() -> None:
+    clock = ReplayScheduler(T0)
+    seen: list[tuple[int, datetime]] = []
+    reactivex.interval(timedelta(seconds=2), scheduler=clock).pipe(ops.take(3)).subscribe(
+        lambda n: seen.append((n, clock.now))
+    )
+    cancelled = clock.schedule_relative(timedelta(seconds=3), lambda *_: seen.append((-1, clock.now)))
+    cancelled.dispose()
+    clock.advance_by(timedelta(seconds=10))
+    assert seen == [(n, T0 + timedelta(seconds=2 * (n + 1))) for n in range(3)]
+    assert clock.now == T0 + timedelta(seconds=10)
