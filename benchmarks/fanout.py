@@ -34,9 +34,9 @@ __all__ = ["main"]
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from rxstream.bus import InMemoryBus, TopicSpec  # noqa: E402
-from rxstream.gateway.app import StaticBackend, create_app  # noqa: E402
-from rxstream.settings import Settings  # noqa: E402
+from rxstream.bus import InMemoryBus, TopicSpec
+from rxstream.gateway.app import StaticBackend, create_app
+from rxstream.settings import Settings
 
 
 def _rss_kib() -> int:

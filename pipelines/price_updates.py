@@ -10,7 +10,6 @@ from operator import attrgetter
 from rxstream import Pipeline, PipelineContext
 from rxstream import operators as rxo
 
-
 by_symbol = attrgetter("symbol")  # the conflation key: one latest price per symbol
 
 

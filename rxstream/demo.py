@@ -29,7 +29,7 @@ from .autotrade import SignalTrader
 from .gateway.app import create_app, engine_backend
 from .settings import Settings
 from .testing.server import TwsSimulator
-from .tickfile import bundled_session, read_events
+from .tickfile import bundled_session, read_events, symbols_in
 
 __all__ = ["run_demo"]
 
@@ -78,7 +78,7 @@ async def run_demo(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-    symbols = sorted({e.symbol for e in _first(read_events(path), 1000) if hasattr(e, "symbol")}) or ["EURUSD"]
+    symbols = symbols_in(path) or ["EURUSD"]
     async with TwsSimulator(lambda: read_events(path), speed=speed, loop=True, symbols=symbols) as sim:
         settings = Settings(host=host, port=port, ibkr=f"127.0.0.1:{sim.port}", symbols=tuple(symbols))
         engine = engine_backend(settings)
@@ -99,11 +99,3 @@ async def run_demo(
         finally:
             await runner.cleanup()
 
-
-def _first(events: object, n: int) -> list[object]:
-    out = []
-    for event in events:  # type: ignore[attr-defined]
-        out.append(event)
-        if len(out) >= n:
-            break
-    return out

@@ -104,7 +104,7 @@ class Hub(Observable[_T], Generic[_T]):
         for observer in self._observers:
             try:
                 observer.on_next(value)
-            except Exception as error:  # noqa: BLE001 - isolate subscribers from each other
+            except Exception as error:  # isolate subscribers from each other
                 self._fail(observer, error)
 
     def _fail(self, observer: abc.ObserverBase[_T], error: Exception) -> None:

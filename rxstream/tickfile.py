@@ -18,6 +18,7 @@ events: gzip members carry no timestamp).
 from __future__ import annotations
 
 import gzip
+import itertools
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ __all__ = [
     "encode_event",
     "encode_header",
     "read_events",
+    "symbols_in",
     "write_events",
 ]
 
@@ -57,9 +59,9 @@ def _open_binary(path: Path, mode: str) -> IO[bytes]:
     if path.suffix == ".gz":
         if mode == "rb":
             return gzip.open(path, "rb")  # type: ignore[return-value]
-        raw = open(path, "wb")  # noqa: SIM115 - closed by the GzipFile below
+        raw = open(path, "wb")
         return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
-    return open(path, mode)  # noqa: SIM115
+    return open(path, mode)
 
 
 @dataclass
@@ -126,7 +128,7 @@ def read_events(
             lineno = 1
             stats.lines = 1
             stats.header = _read_header(name, first)
-            for lineno, line in enumerate(lines, start=2):  # noqa: B007 - used after the loop
+            for lineno, line in enumerate(lines, start=2):
                 try:
                     record = loads(line)
                     event = builders[record["type"]](record)
@@ -224,6 +226,11 @@ class TickFileWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def symbols_in(path: str | Path, *, limit: int = 1000) -> list[str]:
+    """The symbols of a file's first ``limit`` events, sorted (a bad file raises, naming FILE:LINE)."""
+    return sorted({e.symbol for e in itertools.islice(read_events(path), limit) if hasattr(e, "symbol")})
 
 
 def write_events(path: str | Path, events: Iterable[Event], *, source: str | None = None) -> int:

@@ -9,7 +9,6 @@ import pytest
 from rxstream.tickfile import bundled_session
 
 
-
 @pytest.fixture
 def session_file() -> Path:
     """The bundled EUR/USD session, as installed code finds it."""

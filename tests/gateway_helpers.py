@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import jsonschema

@@ -96,7 +96,7 @@ async def test_ticks_positions_and_fills_reach_the_engine(sim: TwsSimulator) -> 
         assert fill.exec_id == sim.executions[0].exec_id and filled == [fill]
         await feed.wait_for(lambda: any(p.quantity == 120_000.0 for p in seen.positions))
         assert engine.health.get("ibkr.fills").total_updates >= 1  # type: ignore[union-attr]
-    assert feed.state is FeedState.STOPPED and not sim.sessions or await sim.wait_for(lambda: not sim.sessions) is None
+    assert (feed.state is FeedState.STOPPED and not sim.sessions) or await sim.wait_for(lambda: not sim.sessions) is None
 
 
 async def test_drop_mid_stream_reconnects_and_recovers_fills_once(sim: TwsSimulator) -> None:

@@ -173,7 +173,7 @@ def test_parse_request_names_what_is_malformed(fields: list[str], match: str) ->
 class _Recorder:
     """Stands in for ib_insync's Wrapper: records each call the decoder makes."""
 
-    class ib:  # noqa: N801 - the decoder reads wrapper.ib.TimezoneTWS
+    class ib:
         TimezoneTWS = ""
 
     def __init__(self) -> None:

@@ -267,7 +267,7 @@ class IBKRFeed:
                     self._record_error(error)
                     continue
                 ids_tried = 0
-            except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, OSError, ConnectionError) as exc:
                 reason = str(exc) or type(exc).__name__
                 if isinstance(exc, asyncio.TimeoutError):
                     reason = f"no API handshake within {cfg.connect_timeout:g} s"
@@ -345,11 +345,11 @@ class IBKRFeed:
         self._on_connected(client_id)
         try:
             await self._after_connect()
-        except (ConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ConnectionError) as exc:
             log.warning("IBKR %s: setup after connect failed: %s; reconnecting", cfg.address, exc)
             if self.state is FeedState.CONNECTED:
                 self.ib.disconnect()
-        except Exception as exc:  # noqa: BLE001 - a bug here must not end the supervisor
+        except Exception as exc:  # a bug here must not end the supervisor
             log.exception("IBKR %s: setup after connect failed", cfg.address)
             self._health.record_error(self.streams[0], f"setup after connect failed: {exc!r}")
 
@@ -424,7 +424,7 @@ class IBKRFeed:
             try:
                 async with asyncio.timeout(cfg.connect_timeout):
                     await self.ib.reqCurrentTimeAsync()
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("IBKR %s: no heartbeat answer in %g s; reconnecting", cfg.address, cfg.connect_timeout)
                 self._heartbeat = None
                 self.ib.disconnect()
@@ -602,7 +602,7 @@ class IBKRFeed:
                 result = callback(event)
                 if inspect.isawaitable(result):
                     self._spawn(result)
-            except Exception:  # noqa: BLE001 - one failing callback must not stop the others
+            except Exception:  # one failing callback must not stop the others
                 log.exception("IBKR: order-filled callback %r failed", callback)
         self._notify()
 
@@ -615,7 +615,7 @@ class IBKRFeed:
     async def _guard(self, awaitable: Any) -> None:
         try:
             await awaitable
-        except (ConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ConnectionError) as exc:
             log.warning("IBKR %s: %s", self.config.address, exc)
-        except Exception:  # noqa: BLE001 - logged; the feed carries on
+        except Exception:  # logged; the feed carries on
             log.exception("IBKR %s: background task failed", self.config.address)

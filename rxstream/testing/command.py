@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import RxstreamError
-from ..events import Tick
+from ..tickfile import symbols_in
 from .server import DEFAULT_ACCOUNT, TwsSimulator
 
 __all__ = ["register", "run_simulator"]
@@ -44,20 +43,13 @@ def register(subparsers: Any) -> None:
     sim.set_defaults(func=_run)
 
 
-def _symbols_in(path: Path, limit: int = 1000) -> list[str]:
-    """Symbols of the first ``limit`` ticks (reading fails here, naming FILE:LINE, if the file is bad)."""
-    from ..tickfile import read_events
-
-    return sorted({e.symbol for e in itertools.islice(read_events(path), limit) if isinstance(e, Tick)})
-
-
 async def run_simulator(
     path: Path, *, host: str, port: int, speed: float, loop: bool, account: str, stop: asyncio.Event
 ) -> None:
     """Serve ``path`` until ``stop`` is set; prints the address once listening."""
     from ..tickfile import read_events
 
-    symbols = _symbols_in(path)
+    symbols = symbols_in(path)
     sim = TwsSimulator(
         lambda: read_events(path), host=host, port=port, speed=speed, loop=loop, account=account, symbols=symbols
     )
