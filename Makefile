@@ -1,27 +1,37 @@
-# rxstream: `make demo` runs the bundled recorded session, `make test` runs the suite.
+# rxstream: `make demo` serves the live dashboard on the bundled session, `make test` runs the suite.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
 .PHONY: demo test install bench lint clean
 
-$(STAMP): setup.cfg pyproject.toml
+# The package alone for the demo; with its test extras (pytest, hypothesis, playwright...) for the tests.
+$(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $@
 
-install: $(STAMP)
+install: $(VENV)/.installed
 
-demo: $(STAMP)
+demo: $(VENV)/.installed
 	$(BIN)/rxstream demo
 
-test: $(STAMP)
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/ibkr.py
+	$(BIN)/python benchmarks/fanout.py
+
+lint: $(VENV)/.installed-test
+	$(BIN)/pip install --quiet ruff
+	$(BIN)/ruff check rxstream pipelines tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info
