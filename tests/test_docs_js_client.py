@@ -1,0 +1,51 @@
+"""The JavaScript client of docs/WEBSOCKET_USAGE.md, run as written in a real browser, resumes without loss."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from browser_support import CHROMIUM, CHROMIUM_ARGS, RestartableSite, require_browser
+from gateway_helpers import make_bus, signal
+
+from rxstream.gateway.app import StaticBackend, create_app
+from rxstream.settings import Settings
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "WEBSOCKET_USAGE.md"
+
+
+def documented_client() -> str:
+    """The guide's ``connect`` function, without its example call."""
+    section = GUIDE.read_text().split("## A JavaScript client that reconnects and resumes", 1)[1]
+    code = re.search(r"```js\n(.*?)```", section, flags=re.S).group(1)  # type: ignore[union-attr]
+    return code[: code.index('connect("ws://')]
+
+
+async def test_the_documented_js_client_resumes_across_a_server_restart_without_loss() -> None:
+    async_playwright = require_browser()
+    bus = make_bus(history=100)
+    site = RestartableSite(lambda: create_app(Settings(), backend=StaticBackend(bus)))
+    await site.start()
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = await browser.new_page()
+            await page.goto(site.url + "websocket/status")  # any page of the server's origin
+            await page.add_script_tag(  # the guide's code, then the one line a user writes to call it
+                content=documented_client()
+                + f"window.got = []; connect('ws://127.0.0.1:{site.port}/ws', ['signals'], (m) => window.got.push(m));"
+            )
+            for n in range(1, 4):
+                bus.publish("signals", signal(n))
+            await page.wait_for_function("window.got.length === 3", timeout=10_000)
+
+            await site.stop()  # the server goes away; the client backs off and retries
+            for n in range(4, 7):
+                bus.publish("signals", signal(n))  # published while the client is away
+            await site.start()
+            await page.wait_for_function("window.got.length >= 6", timeout=20_000)
+            got = await page.evaluate("window.got.map((m) => [m.topic, m.seq, m.data.reason])")
+            await browser.close()
+    finally:
+        await site.stop()
+    assert got == [["signals", n, f"#{n}"] for n in range(1, 7)]  # every one, once, in order
