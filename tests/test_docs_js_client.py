@@ -13,6 +13,22 @@ from rxstream.settings import Settings
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "WEBSOCKET_USAGE.md"
 
+# Lets the test see the server's replies beside the client's own handler, so it can wait for the
+# subscription before publishing (a lossless topic sends a new subscriber nothing from before).
+OVERHEAR = """
+window.heard = [];
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", (event) => {
+      const frame = JSON.parse(event.data);
+      for (const m of Array.isArray(frame) ? frame : [frame]) window.heard.push(m.type);
+    });
+  }
+};
+"""
+
 
 def documented_client() -> str:
     """The guide's ``connect`` function, without its example call."""
@@ -31,10 +47,12 @@ async def test_the_documented_js_client_resumes_across_a_server_restart_without_
             browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = await browser.new_page()
             await page.goto(site.url + "websocket/status")  # any page of the server's origin
+            await page.add_script_tag(content=OVERHEAR)
             await page.add_script_tag(  # the guide's code, then the one line a user writes to call it
                 content=documented_client()
                 + f"window.got = []; connect('ws://127.0.0.1:{site.port}/ws', ['signals'], (m) => window.got.push(m));"
             )
+            await page.wait_for_function("window.heard.includes('subscribed')", timeout=10_000)
             for n in range(1, 4):
                 bus.publish("signals", signal(n))
             await page.wait_for_function("window.got.length === 3", timeout=10_000)
