@@ -45,12 +45,19 @@ from .hub import Hub
 from .operators import Backoff, monitor, retry_with_backoff
 from .pipelines import Pipeline, PipelineContext, load_pipelines
 
-__all__ = ["STANDARD_SOURCES", "Engine", "Feed"]
+__all__ = ["HEALTH_TOPIC", "STANDARD_SOURCES", "Engine", "Feed"]
 
 log = logging.getLogger(__name__)
 
 STANDARD_SOURCES = ("ticks", "positions", "fills", "signals")
 """The sources every engine has: what the replay and the IBKR adapter push into."""
+
+HEALTH_TOPIC = "stream_health"
+"""The engine's own state topic: one message per stream whose health changed, keyed by stream."""
+
+
+def _stream_of(entry: dict[str, Any]) -> str:
+    return entry["stream"]  # type: ignore[no-any-return]
 
 
 class Feed(Protocol):
@@ -79,7 +86,12 @@ class Engine:
 
     ``publish=False`` leaves the bus out (offline replays read ``outputs``
     directly); ``history`` is how many messages the bus keeps per topic for
-    clients that resume.
+    clients that resume. Every ``health_interval`` seconds (0: never) the
+    health of each stream that changed is published on the ``stream_health``
+    topic, so dashboards get it pushed; by default every second on the live
+    loop, and never on a scheduler you pass (a replay's virtual clock may jump
+    years at its first event, and a periodic timer would run for each second of
+    the jump).
     """
 
     def __init__(
@@ -97,6 +109,7 @@ class Engine:
         stale_after: float = 300.0,
         history: int = 1000,
         publish: bool = True,
+        health_interval: float | None = None,
     ) -> None:
         chosen = list(pipelines) if pipelines is not None else load_pipelines(pipelines_dir)
         self.pipelines: dict[str, Pipeline] = {}
@@ -115,6 +128,10 @@ class Engine:
         self._stale_after = stale_after
         self._history = history
         self._publish = publish
+        self._health_interval = health_interval
+        self._health_sent: dict[str, dict[str, Any]] = {}
+        if HEALTH_TOPIC in self.pipelines:
+            raise ValueError(f"{HEALTH_TOPIC!r} is the engine's own topic; name the pipeline otherwise")
         self.sources: dict[str, Hub[Any]] = {name: Hub(name) for name in STANDARD_SOURCES}
         for pipeline in self.pipelines.values():
             for name in (*pipeline.sources, *([pipeline.feeds] if pipeline.feeds else [])):
@@ -133,7 +150,8 @@ class Engine:
         """Subscribe every pipeline (synchronous; feeds are started by ``async with``)."""
         if self.running:
             raise RuntimeError("engine already started")
-        if self.scheduler is None:
+        live = self.scheduler is None
+        if live:
             self.loop = asyncio.get_running_loop()
             self.scheduler = AsyncIOScheduler(self.loop)
         if self.health is None:
@@ -143,6 +161,9 @@ class Engine:
         self.running = True
         for pipeline in self.pipelines.values():
             self._start_pipeline(pipeline)
+        interval = self._health_interval if self._health_interval is not None else (1.0 if live else 0.0)
+        if self._publish and interval > 0:
+            self._start_health_topic(interval)
 
     def stop(self) -> None:
         """Dispose every subscription and bridge; the engine can be started again."""
@@ -196,6 +217,22 @@ class Engine:
         subscription = observable.subscribe(hub.on_next)
         self._subscriptions.append(subscription)
         return subscription
+
+    def _start_health_topic(self, interval: float) -> None:
+        """Publish each stream's health on the ``stream_health`` topic when it changes."""
+        self.bus.declare(TopicSpec(HEALTH_TOPIC, "state", _stream_of, history=self._history))
+        self._health_sent = {}
+        self._publish_health()
+        assert self.scheduler is not None
+        timer = self.scheduler.schedule_periodic(interval, lambda _: self._publish_health())
+        self._subscriptions.append(timer)
+
+    def _publish_health(self) -> None:
+        assert self.health is not None
+        for name, entry in self.health.snapshot().items():
+            if self._health_sent.get(name) != entry:
+                self._health_sent[name] = entry
+                self.bus.publish(HEALTH_TOPIC, {"stream": name, **entry})
 
     def _start_pipeline(self, pipeline: Pipeline) -> None:
         assert self.health is not None and self.scheduler is not None

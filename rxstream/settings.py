@@ -66,6 +66,8 @@ class Settings:
                                 minimum=0.01)
     error_threshold: int = _opt(10, "consecutive errors after which a stream is unhealthy", minimum=1)
     stale_after: float = _opt(300.0, "seconds without an update after which a stream is unhealthy", minimum=0.001)
+    health_interval: float = _opt(1.0, "seconds between pushes of changed stream health on the stream_health topic"
+                                  " (0: never)", minimum=0.0)
     auth_secret: str | None = _opt(None, "HMAC secret for JWT tokens; set to require a token (never shown)")
     auth_algorithm: str = _opt("HS256", "JWT algorithm", choices=("HS256", "HS384", "HS512"))
     allowed_origins: tuple[str, ...] = _opt((), "browser Origins allowed to connect (empty: any)")

@@ -146,6 +146,7 @@ async def health_follows_a_failing_source(s: Scene) -> None:
     page = s.page
     await page.wait_for_selector(f'{NEWS_ROW}[data-healthy="true"]', timeout=WAIT)
     assert await page.locator('#health-body tr[data-healthy="false"]').count() == 0
+    assert await page.evaluate("window.rxdash.state.healthPushed")  # fed by the stream_health topic
     s.news.down = True
     s.engine.sources["news"].on_next({"headline": "ECB holds rates"})  # fails; every retry fails too
     await page.wait_for_selector(f'{NEWS_ROW}[data-healthy="false"]', timeout=WAIT)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from reactivex import operators as ops
 from reactivex.scheduler import HistoricalScheduler
 
@@ -175,3 +176,36 @@ def test_a_failing_hub_subscriber_never_costs_the_others_a_value() -> None:
     assert got == [1, 2]
     assert [type(e) for e in errors] == [IndexError]
     assert hub.subscriber_count == 1  # the failed ones are gone
+
+
+def test_stream_health_is_pushed_on_its_topic_when_it_changes() -> None:
+    engine, clock = virtual_engine(
+        Pipeline("fragile", fragile, sources=("ticks",)),
+        Pipeline("steady", passthrough, sources=("ticks",)),
+        health_interval=1.0,
+    )
+    pushed: list[dict[str, Any]] = []
+    engine.bus.subscribe(lambda m: pushed.append(m.value) if m.topic == "stream_health" else None)
+    assert {m.value["stream"] for m in engine.bus.snapshot("stream_health")} == {"fragile", "steady"}
+    clock.advance_by(timedelta(seconds=5))
+    assert pushed == []  # nothing changed: nothing sent
+    for _ in range(10):
+        engine.sources["ticks"].on_next(tick("A", -1.0))
+        clock.advance_by(timedelta(seconds=10))
+    latest = {m.value["stream"]: m.value for m in engine.bus.snapshot("stream_health")}
+    assert latest["fragile"]["is_healthy"] is False and latest["fragile"]["recovery_attempts"] == 10
+    assert latest["steady"]["is_healthy"] is True
+    engine.stop()
+    count = len(pushed)
+    clock.advance_by(timedelta(seconds=10))
+    assert len(pushed) == count  # the periodic check stops with the engine
+
+
+def test_health_is_not_pushed_on_a_given_scheduler_unless_asked() -> None:
+    engine, _ = virtual_engine(Pipeline("steady", passthrough, sources=("ticks",)))
+    assert "stream_health" not in engine.bus.topics
+
+
+def test_the_health_topic_name_is_reserved() -> None:
+    with pytest.raises(ValueError, match="'stream_health' is the engine's own topic"):
+        Engine(pipelines=[Pipeline("stream_health", passthrough)], scheduler=HistoricalScheduler(T0))

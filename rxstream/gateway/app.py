@@ -152,6 +152,7 @@ def engine_backend(settings: Settings) -> Backend:
         error_threshold=settings.error_threshold,
         stale_after=settings.stale_after,
         history=settings.history_size,
+        health_interval=settings.health_interval,
     )
 
 

@@ -1,6 +1,7 @@
 /*
  * rxstream dashboard: speaks the documented WebSocket protocol (docs/WEBSOCKET_USAGE.md) and
- * polls GET /websocket/status for stream health. No build step, no dependencies.
+ * gets stream health pushed on the stream_health topic (or polls GET /websocket/status for it on a
+ * server that does not publish it). No build step, no dependencies.
  *
  * Resume: the page keeps the server's epoch and the last seq it applied per topic. After a
  * server restart or a network blip it reconnects (jittered exponential backoff) and subscribes
@@ -14,6 +15,7 @@
   "use strict";
 
   const TOPICS = ["price_updates", "portfolio_updates", "signals", "trade_executions"];
+  const HEALTH_TOPIC = "stream_health";   // pushed health, when the server publishes it
   const STATUS_EVERY_MS = 2000;
   const PING_EVERY_MS = 15000;
   const PONG_TIMEOUT_MS = 10000;
@@ -42,6 +44,8 @@
     recovered: {},          // topic -> recovered flag of the last resume
     epochChanges: 0,
     lastStatus: null,
+    health: {},             // stream -> its health entry (pushed on stream_health, else polled)
+    healthPushed: false,    // subscribed to stream_health: the poll keeps only the header stats
     lastStatusOk: 0,
     errors: [],             // server error messages
   };
@@ -370,6 +374,7 @@
       case "portfolio_updates": applyPosition(data); break;
       case "signals": applySignal(data, seq, !fromSnapshot); break;
       case "trade_executions": applyFill(data, seq, !fromSnapshot); break;
+      case HEALTH_TOPIC: applyHealth(data); break;
       default: break;
     }
   }
@@ -446,8 +451,9 @@
     state.attempts = 0;
     state.connects += 1;
     if (msg.policies) Object.assign(state.policies, msg.policies);
-    const available = TOPICS.filter((t) => (msg.topics || []).includes(t));
+    const available = [...TOPICS, HEALTH_TOPIC].filter((t) => (msg.topics || []).includes(t));
     const missing = TOPICS.filter((t) => !available.includes(t));
+    state.healthPushed = available.includes(HEALTH_TOPIC);
     if (missing.length) notice(`This server does not publish: ${missing.join(", ")}`, "warn");
     if (!available.length) return;
     const lossless = available.filter((t) => (state.policies[t] || "lossless") === "lossless");
@@ -586,7 +592,13 @@
     if (!ws) { clearTimeout(reconnectTimer); reconnectTimer = null; state.attempts = 0; connect(); }
   });
 
-  // --- stream health (polled) ----------------------------------------------------------------------
+  // --- stream health (pushed on stream_health; polled from /websocket/status as a fallback) -------
+
+  function applyHealth(entry) {
+    const { stream, ...health } = entry;
+    state.health[stream] = health;
+    renderHealth();
+  }
 
   const healthRows = new Map();
   let statusInFlight = false;
@@ -602,6 +614,7 @@
       const status = await response.json();
       state.lastStatus = status;
       state.lastStatusOk = Date.now();
+      if (!state.healthPushed) state.health = status.stream_health || {};
       renderStatus(status);
     } catch (_) {
       markStatusStale();
@@ -612,9 +625,16 @@
   }
 
   function renderStatus(status) {
+    renderHealth();
+    $("health-foot").textContent = `Updated ${hms(new Date().toISOString())} · ${status.queued_messages ?? 0} queued · max queue ${status.max_queue_depth ?? 0}`;
+    $("meta-clients").textContent = String(status.active_connections ?? "–");
+    $("meta-uptime").textContent = status.uptime_seconds != null ? duration(status.uptime_seconds) : "–";
+  }
+
+  function renderHealth() {
     const panel = document.querySelector(".panel.health");
     panel.classList.remove("stale");
-    const health = status.stream_health || {};
+    const health = state.health;
     const body = $("health-body");
     const names = Object.keys(health);
     for (const [name, row] of healthRows) {
@@ -661,9 +681,6 @@
     const summary = $("health-summary");
     summary.dataset.healthy = names.length === 0 ? "unknown" : String(unhealthy === 0);
     summary.textContent = names.length === 0 ? "no streams" : unhealthy ? `${unhealthy} unhealthy` : "All healthy";
-    $("health-foot").textContent = `Updated ${hms(new Date().toISOString())} · ${status.queued_messages ?? 0} queued · max queue ${status.max_queue_depth ?? 0}`;
-    $("meta-clients").textContent = String(status.active_connections ?? "–");
-    $("meta-uptime").textContent = status.uptime_seconds != null ? duration(status.uptime_seconds) : "–";
   }
 
   function markStatusStale() {
