@@ -139,6 +139,7 @@ class Engine:
         self.outputs: dict[str, Hub[Any]] = {name: Hub(name) for name in self.pipelines}
         self._subscriptions: list[abc.DisposableBase] = []
         self._started_feeds: list[Feed] = []
+        self._owns_scheduler = False
         self.running = False
 
     def __repr__(self) -> str:
@@ -150,14 +151,16 @@ class Engine:
         """Subscribe every pipeline (synchronous; feeds are started by ``async with``)."""
         if self.running:
             raise RuntimeError("engine already started")
-        live = self.scheduler is None
-        if live:
+        live = self.scheduler is None or self._owns_scheduler
+        if live:  # our own clock: the running loop's (again, on a restart)
             self.loop = asyncio.get_running_loop()
             self.scheduler = AsyncIOScheduler(self.loop)
+            self._owns_scheduler = True
         if self.health is None:
             self.health = HealthMonitor(
                 self.scheduler, error_threshold=self._error_threshold, stale_after=self._stale_after
             )
+        self.health.scheduler = self.scheduler
         self.running = True
         for pipeline in self.pipelines.values():
             self._start_pipeline(pipeline)

@@ -209,3 +209,16 @@ def test_health_is_not_pushed_on_a_given_scheduler_unless_asked() -> None:
 def test_the_health_topic_name_is_reserved() -> None:
     with pytest.raises(ValueError, match="'stream_health' is the engine's own topic"):
         Engine(pipelines=[Pipeline("stream_health", passthrough)], scheduler=HistoricalScheduler(T0))
+
+
+async def test_an_engine_can_be_started_again_on_a_new_loop_run() -> None:
+    engine = Engine(pipelines=[Pipeline("steady", passthrough, sources=("ticks",))])
+    for _ in range(2):
+        async with engine:
+            got: list[Any] = []
+            engine.outputs["steady"].subscribe(got.append)
+            engine.sources["ticks"].on_next(tick("A", 1.0))
+            assert len(got) == 1
+            assert "stream_health" in engine.bus.topics
+            assert engine.health is not None and engine.health.scheduler is engine.scheduler
+        assert engine.sources["ticks"].subscriber_count == 0
