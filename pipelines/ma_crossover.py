@@ -20,6 +20,7 @@ from collections import deque
 from reactivex import operators as ops
 
 from rxstream import Pipeline, PipelineContext, Signal, Tick
+from rxstream.events import Action
 from rxstream import operators as rxo
 
 
@@ -27,11 +28,12 @@ class Crossover:
     """Fast and slow simple moving averages of one symbol, and which side of the slow the fast is on."""
 
     def __init__(self, fast: int, slow: int, min_edge_bp: float) -> None:
-        self.fast = deque(maxlen=fast)
-        self.slow = deque(maxlen=slow)
+        self.fast: deque[float] = deque(maxlen=fast)
+        self.slow: deque[float] = deque(maxlen=slow)
+        self.window = slow
         self.min_edge_bp = min_edge_bp
-        self.side = None  # fast above slow?
-        self.confirmed = None  # the side of the last BUY/SELL
+        self.side: bool | None = None  # fast above slow?
+        self.confirmed: bool | None = None  # the side of the last BUY/SELL
 
     def update(self, tick: Tick) -> Signal | None:
         """Feed one tick; a Signal when the averages cross or a cross is confirmed, else None."""
@@ -40,7 +42,7 @@ class Crossover:
             return None
         self.fast.append(mid)
         self.slow.append(mid)
-        if len(self.slow) < self.slow.maxlen:
+        if len(self.slow) < self.window:
             return None
         fast = sum(self.fast) / len(self.fast)
         slow = sum(self.slow) / len(self.slow)
@@ -57,7 +59,7 @@ class Crossover:
             return self._signal(tick, "BUY" if side else "SELL", edge_bp, "cross confirmed")
         return None
 
-    def _signal(self, tick: Tick, action: str, edge_bp: float, what: str) -> Signal:
+    def _signal(self, tick: Tick, action: Action, edge_bp: float, what: str) -> Signal:
         side = "above" if self.side else "below"
         return Signal(
             strategy="ma_crossover",

@@ -4,13 +4,15 @@ Brokers resend past executions after a reconnect; ``dedupe`` keeps each one
 from reaching a blotter twice.
 """
 
+from operator import attrgetter
+
 from rxstream import Pipeline, PipelineContext
 from rxstream import operators as rxo
 
 
 def build(ctx: PipelineContext):
     return ctx.source("fills").pipe(
-        rxo.dedupe(lambda fill: fill.exec_id, capacity=ctx.setting("fill_dedupe_capacity", 100_000)),
+        rxo.dedupe(attrgetter("exec_id"), capacity=ctx.setting("fill_dedupe_capacity", 100_000)),
     )
 
 

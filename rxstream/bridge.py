@@ -57,6 +57,7 @@ def from_callbacks(
                 observer.on_next(value)
 
         def handler(*args: Any) -> None:
+            value: Any
             if transform is not None:
                 value = transform(*args)
             else:

@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from reactivex import Observable, abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
@@ -156,11 +156,11 @@ class Engine:
             self.loop = asyncio.get_running_loop()
             self.scheduler = AsyncIOScheduler(self.loop)
             self._owns_scheduler = True
+        scheduler = self.scheduler
+        assert scheduler is not None
         if self.health is None:
-            self.health = HealthMonitor(
-                self.scheduler, error_threshold=self._error_threshold, stale_after=self._stale_after
-            )
-        self.health.scheduler = self.scheduler
+            self.health = HealthMonitor(scheduler, error_threshold=self._error_threshold, stale_after=self._stale_after)
+        self.health.scheduler = scheduler
         self.running = True
         for pipeline in self.pipelines.values():
             self._start_pipeline(pipeline)
@@ -226,8 +226,8 @@ class Engine:
         self.bus.declare(TopicSpec(HEALTH_TOPIC, "state", _stream_of, history=self._history))
         self._health_sent = {}
         self._publish_health()
-        assert self.scheduler is not None
-        timer = self.scheduler.schedule_periodic(interval, lambda _: self._publish_health())
+        clock = cast(abc.PeriodicSchedulerBase, self.scheduler)  # every reactivex scheduler here is periodic
+        timer = clock.schedule_periodic(interval, lambda _: self._publish_health())
         self._subscriptions.append(timer)
 
     def _publish_health(self) -> None:

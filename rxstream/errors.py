@@ -8,7 +8,8 @@ The tree::
     ├── PipelineLoadError      a pipelines/ module is broken (``FILE:LINE: reason``)
     ├── ConfigError            a setting is invalid (names the setting)
     ├── StreamError            a stream failed at run time (names the stream)
-    ├── ProtocolError          a WebSocket client sent something invalid (carries a code)
+    ├── ProtocolError          a peer broke a protocol: a WebSocket client, or a TWS socket
+    │                          (``tws.*`` codes); carries a code
     │   └── AuthError          a token is missing, bad or expired
     └── SourceConnectionError  a broker connection could not be made (names host and port)
 
@@ -86,7 +87,7 @@ class StreamError(RxstreamError):
 
 
 class ProtocolError(RxstreamError):
-    """A client message broke the WebSocket protocol; ``code`` is the documented error code."""
+    """A peer broke a protocol; ``code`` is the documented error code (``tws.*`` for the TWS socket)."""
 
     def __init__(self, code: str, message: str) -> None:
         self.code = code

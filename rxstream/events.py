@@ -1,7 +1,7 @@
 """The events that flow through rxstream: ticks, position updates, fills and signals.
 
-Each event is an immutable :class:`typing.NamedTuple` (cheap to create: about
-a quarter of a frozen dataclass) with
+Each event is an immutable named tuple (cheap to create: about a quarter of a
+frozen dataclass; its fields are declared on a private ``NamedTuple`` base) with
 
 * ``from_dict(d)``: build from an untrusted mapping, raising
   :class:`~rxstream.errors.ValidationError` that names the bad field;
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias, cast
 
 import orjson
 
@@ -32,9 +32,11 @@ from .errors import ValidationError
 
 __all__ = [
     "EVENT_TYPES",
+    "Action",
     "Event",
     "Fill",
     "PositionUpdate",
+    "Side",
     "Signal",
     "Tick",
     "dumps",
@@ -84,8 +86,8 @@ def _number(d: Mapping[str, Any], name: str, event: str, *, optional: bool = Tru
     value = d.get(name)
     kind = type(value)
     if kind is float or kind is int:
-        if math.isfinite(value):
-            return value
+        if math.isfinite(cast(float, value)):
+            return cast(float, value)
         raise ValidationError(name, f"expected a finite number, got {value!r}", event=event)
     if value is None and optional:
         return None
@@ -119,9 +121,7 @@ def _as_dict(event: Any) -> dict[str, Any]:
 # --- the events ---------------------------------------------------------------------
 
 
-class Tick(NamedTuple):
-    """A top-of-book quote and/or trade for one symbol at one moment."""
-
+class _TickFields(NamedTuple):
     symbol: str
     time: datetime
     bid: float | None = None
@@ -132,6 +132,11 @@ class Tick(NamedTuple):
     last_size: float | None = None
     volume: float | None = None
 
+
+class Tick(_TickFields):
+    """A top-of-book quote and/or trade for one symbol at one moment."""
+
+    __slots__ = ()
     kind = "tick"
 
     @property
@@ -185,15 +190,18 @@ class Tick(NamedTuple):
         return dumps(_as_dict(self))
 
 
-class PositionUpdate(NamedTuple):
-    """The position an account holds in a symbol after a change."""
-
+class _PositionUpdateFields(NamedTuple):
     account: str
     symbol: str
     quantity: float
     avg_cost: float
     time: datetime
 
+
+class PositionUpdate(_PositionUpdateFields):
+    """The position an account holds in a symbol after a change."""
+
+    __slots__ = ()
     kind = "position"
 
     @classmethod
@@ -217,9 +225,7 @@ class PositionUpdate(NamedTuple):
         return dumps(_as_dict(self))
 
 
-class Fill(NamedTuple):
-    """One execution of an order; ``exec_id`` is unique per execution."""
-
+class _FillFields(NamedTuple):
     exec_id: str
     order_id: int
     account: str
@@ -230,6 +236,11 @@ class Fill(NamedTuple):
     commission: float | None
     time: datetime
 
+
+class Fill(_FillFields):
+    """One execution of an order; ``exec_id`` is unique per execution."""
+
+    __slots__ = ()
     kind = "fill"
 
     @classmethod
@@ -263,9 +274,7 @@ class Fill(NamedTuple):
         return dumps(_as_dict(self))
 
 
-class Signal(NamedTuple):
-    """A strategy's view on a symbol: BUY, SELL or HOLD with a confidence in [0, 1]."""
-
+class _SignalFields(NamedTuple):
     strategy: str
     symbol: str
     action: Action
@@ -273,6 +282,11 @@ class Signal(NamedTuple):
     time: datetime
     reason: str = ""
 
+
+class Signal(_SignalFields):
+    """A strategy's view on a symbol: BUY, SELL or HOLD with a confidence in [0, 1]."""
+
+    __slots__ = ()
     kind = "signal"
 
     @classmethod

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -33,7 +33,7 @@ class _Direct:
 
     __slots__ = ("_on_completed", "_on_error", "detach", "on_next")
 
-    def __init__(self, on_next: Callable[[Any], None], on_error: Callable[[Exception], None],
+    def __init__(self, on_next: Callable[[Any], Any], on_error: Callable[[Exception], None],
                  on_completed: Callable[[], None]) -> None:
         self.on_next = on_next
         self._on_error = on_error
@@ -79,7 +79,7 @@ class Hub(Observable[_T], Generic[_T]):
 
     def subscribe(  # type: ignore[override]
         self,
-        on_next: abc.ObserverBase[_T] | Callable[[_T], None] | None = None,
+        on_next: abc.ObserverBase[_T] | Callable[[_T], Any] | None = None,
         on_error: Callable[[Exception], None] | None = None,
         on_completed: Callable[[], None] | None = None,
         *,
@@ -94,8 +94,8 @@ class Hub(Observable[_T], Generic[_T]):
         if on_next is not None and callable(getattr(on_next, "on_next", None)):
             observer = on_next
             on_next, on_error, on_completed = observer.on_next, observer.on_error, observer.on_completed  # type: ignore[union-attr]
-        direct = _Direct(on_next or noop, on_error or default_error, on_completed or noop)
-        subscription = self._subscribe_core(direct)
+        direct = _Direct(cast(Callable[[Any], Any], on_next or noop), on_error or default_error, on_completed or noop)
+        subscription = self._subscribe_core(cast(abc.ObserverBase[_T], direct))
         direct.detach = subscription.dispose
         return subscription
 

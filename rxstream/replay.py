@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from reactivex import abc, typing
 from reactivex.internal import PriorityQueue
@@ -85,22 +85,24 @@ class _TimerHeap(PriorityQueue[_Timer]):
     times slower on a replay's hot path. Same interface, same order.
     """
 
+    items: list[tuple[datetime, int, _Timer]]  # type: ignore[assignment]
+
     def peek(self) -> _Timer:
-        return self.items[0][2]  # type: ignore[index,return-value]
+        return self.items[0][2]
 
     def dequeue(self) -> _Timer:
-        item = heapq.heappop(self.items)[2]  # type: ignore[index]
+        item = heapq.heappop(self.items)[2]
         if not self.items:
             self.count = PriorityQueue.MIN_COUNT
-        return item  # type: ignore[no-any-return]
+        return item
 
     def enqueue(self, item: _Timer) -> None:
-        heapq.heappush(self.items, (item.duetime, self.count, item))  # type: ignore[arg-type]
+        heapq.heappush(self.items, (item.duetime, self.count, item))
         self.count += 1
 
     def remove(self, item: _Timer) -> bool:
         for index, entry in enumerate(self.items):
-            if entry[2] is item:  # type: ignore[index]
+            if entry[2] is item:
                 self.items.pop(index)
                 heapq.heapify(self.items)
                 return True
@@ -122,13 +124,13 @@ class ReplayScheduler(HistoricalScheduler):
     ) -> abc.DisposableBase:
         """Run ``action`` when the clock reaches ``duetime``; dispose the result to cancel."""
         timer = _Timer(self, state, action, duetime if type(duetime) is datetime else self.to_datetime(duetime))
-        self._queue.enqueue(timer)  # type: ignore[arg-type]
+        cast(_TimerHeap, self._queue).enqueue(timer)
         return timer
 
     @property
     def now(self) -> datetime:
         """The virtual time (the clock is always a UTC datetime here, so no conversion)."""
-        return self._clock  # type: ignore[return-value]
+        return cast(datetime, self._clock)
 
     def advance_clock(self, time: datetime) -> None:
         """Move the clock to ``time``, running the timers due by then, each at its own time.
@@ -136,15 +138,15 @@ class ReplayScheduler(HistoricalScheduler):
         One comparison when no timer is due. Unlike ``advance_to`` it takes no
         lock: a replay drives its scheduler from one thread.
         """
-        queue = self._queue
+        queue = cast(_TimerHeap, self._queue)
         items = queue.items
         while items and items[0][0] <= time:
             item = queue.dequeue()
-            if item.duetime > self._clock:
+            if item.duetime > self.now:
                 self._clock = item.duetime
             if not item.is_cancelled():
                 item.invoke()
-        if time > self._clock:
+        if time > self.now:
             self._clock = time
 
 
@@ -195,7 +197,7 @@ def replay_virtual(
         raise TypeError("replay_virtual needs a ReplayScheduler (pass one, or give it to the engine)")
     stats = ReplayStats()
     pushers = {kind: sources[name].on_next for kind, name in SOURCE_OF.items() if name in sources}
-    due = scheduler._queue.items  # the timer heap: peeked once per event, run only when due
+    due = cast(_TimerHeap, scheduler._queue).items  # the timer heap: peeked once per event, run when due
     advance = scheduler.advance_clock
     clock: datetime | None = None
     count = 0

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -60,7 +60,7 @@ def _open_binary(path: Path, mode: str) -> IO[bytes]:
         if mode == "rb":
             return gzip.open(path, "rb")  # type: ignore[return-value]
         raw = open(path, "wb")
-        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+        return cast(IO[bytes], gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0))
     return open(path, mode)
 
 

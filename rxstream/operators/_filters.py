@@ -41,7 +41,7 @@ def min_confidence(threshold: float) -> Callable[[Observable[Signal]], Observabl
     return ops.filter(lambda s: s.confidence >= threshold)
 
 
-def only_symbols(symbols: Iterable[str] | None) -> Callable[[Observable[_T]], Observable[_T]]:
+def only_symbols(symbols: Iterable[str] | None) -> Callable[[Observable[Any]], Observable[Any]]:
     """Pass events whose ``symbol`` is in ``symbols``; ``None`` passes everything.
 
     .. code-block:: text
