@@ -204,7 +204,11 @@ async def _idle_memory(n: int) -> float:
 
 async def _main(args: argparse.Namespace) -> None:
     print(f"fan-out: {args.rate} msg/s published for {args.seconds} s, medians of {args.repeat} runs")
-    print(f"{'clients':>7} {'server':>8} {'delivered/s':>12} {'of expected':>11} {'p50 ms':>8} {'p99 ms':>8} {'cpu s':>6}")
+    header = (
+        ("clients", 7), ("server", 8), ("delivered/s", 12), ("of expected", 11),
+        ("p50 ms", 8), ("p99 ms", 8), ("cpu s", 6),
+    )
+    print(" ".join(f"{name:>{width}}" for name, width in header))
     for n in args.clients:
         rows: dict[str, list[dict[str, Any]]] = {"baseline": [], "gateway": []}
         for _ in range(args.repeat):

@@ -20,8 +20,8 @@ from collections import deque
 from reactivex import operators as ops
 
 from rxstream import Pipeline, PipelineContext, Signal, Tick
-from rxstream.events import Action
 from rxstream import operators as rxo
+from rxstream.events import Action
 
 
 class Crossover:

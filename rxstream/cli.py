@@ -13,7 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     from .commands import register_offline
 
-    parser = argparse.ArgumentParser(prog="rxstream", description="Stream live trading data through reactive pipelines.")
+    parser = argparse.ArgumentParser(
+        prog="rxstream", description="Stream live trading data through reactive pipelines."
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_offline(subparsers)
     from .gateway.command import register as register_serve

@@ -114,7 +114,7 @@ def _no_unknown(d: Mapping[str, Any], fields: frozenset[str], event: str) -> Non
 
 def _as_dict(event: Any) -> dict[str, Any]:
     out = {"type": event.kind}
-    out.update(zip(event._fields, event))
+    out.update(zip(event._fields, event, strict=True))
     return out
 
 

@@ -74,7 +74,9 @@ class Settings:
     ibkr: str | None = _opt(None, "HOST:PORT of TWS/IB Gateway: stream from the broker instead of the replay")
     ibkr_client_id: int = _opt(17, "IBKR API client id", minimum=0)
     symbols: tuple[str, ...] = _opt(("EURUSD",), "symbols to subscribe at the broker")
-    pipeline_settings: tuple[str, ...] = _opt((), "NAME=VALUE settings for the pipelines (ctx.setting), e.g. ma_fast=10")
+    pipeline_settings: tuple[str, ...] = _opt(
+        (), "NAME=VALUE settings for the pipelines (ctx.setting), e.g. ma_fast=10"
+    )
     log_level: str = _opt("INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     def __post_init__(self) -> None:

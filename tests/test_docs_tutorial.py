@@ -39,7 +39,9 @@ def test_the_tutorials_own_test_passes(project: Path) -> None:
     namespace["test_every_alert_is_wide_and_symbols_are_spaced_by_ten_seconds"]()
 
 
-def test_the_replay_shown_in_the_tutorial(project: Path, session_file: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_the_replay_shown_in_the_tutorial(
+    project: Path, session_file: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
     assert main(["pipelines"]) == 0
     assert "wide_spreads" in capsysbinary.readouterr().out.decode()
     assert main(["replay", str(session_file), "--pipeline", "wide_spreads"]) == 0

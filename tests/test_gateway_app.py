@@ -17,7 +17,9 @@ from rxstream.health import HealthMonitor
 SECRET = "a-test-secret-that-is-32-bytes-long!"
 
 
-async def connect(server, path: str = "/ws", **kw) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse, Reader]:
+async def connect(
+    server, path: str = "/ws", **kw
+) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse, Reader]:
     session = aiohttp.ClientSession()
     ws = await session.ws_connect(server.make_url(path), **kw)
     return session, ws, Reader(ws)
@@ -159,7 +161,7 @@ async def test_connection_limit_gives_error_and_1013(aiohttp_server) -> None:
     server = await start_server(aiohttp_server, bus, max_connections=2)
     s1, ws1, r1 = await connect(server)
     s2, ws2, r2 = await connect(server)
-    s3, ws3, r3 = await connect(server)
+    s3, _ws3, r3 = await connect(server)
     async with s1, s2, s3:
         await r1.next()
         await r2.next()
@@ -171,7 +173,7 @@ async def test_connection_limit_gives_error_and_1013(aiohttp_server) -> None:
         bus.publish("signals", signal(1))
         assert (await r1.next())["seq"] == 1
         await ws2.close()
-        s4, ws4, r4 = await connect(server)  # a freed slot is usable again
+        s4, _ws4, r4 = await connect(server)  # a freed slot is usable again
         async with s4:
             assert (await r4.next())["type"] == "welcome"
 
@@ -206,7 +208,7 @@ async def test_tokens_bad_expired_and_topic_grants(aiohttp_server) -> None:
 async def test_token_expiring_on_a_live_connection_closes_it(aiohttp_server) -> None:
     server = await start_server(aiohttp_server, make_bus(), auth_secret=SECRET)
     token = TokenAuth(SECRET, clock=lambda: time.time() - 59.7).issue(ttl=60)  # 0.3 s left
-    session, ws, reader = await connect(server, f"/ws?token={token}")
+    session, _ws, reader = await connect(server, f"/ws?token={token}")
     async with session:
         await reader.next()
         error = await reader.until("error", timeout=5)
@@ -288,7 +290,7 @@ async def test_metrics_route(aiohttp_server) -> None:
 
 async def test_shutdown_sends_1001(aiohttp_server) -> None:
     server = await start_server(aiohttp_server, make_bus())
-    session, ws, reader = await connect(server)
+    session, _ws, reader = await connect(server)
     async with session:
         await reader.next()
         closing = asyncio.ensure_future(reader.closed())

@@ -97,7 +97,8 @@ def test_bad_frames_get_documented_error_and_connection_stays(frame: str | bytes
 
 
 def test_array_frame_handles_each_message_in_order() -> None:
-    events = conn().receive('[{"type":"ping","id":1},{"type":"subscribe","topics":["signals"]},{"type":"ping","id":2}]', 0)
+    frame = '[{"type":"ping","id":1},{"type":"subscribe","topics":["signals"]},{"type":"ping","id":2}]'
+    events = conn().receive(frame, 0)
     assert events == [Send({"type": "pong", "id": 1}), Subscribe(("signals",)), Send({"type": "pong", "id": 2})]
 
 

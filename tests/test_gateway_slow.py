@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import statistics
-import time
 
 import aiohttp
 from gateway_helpers import Reader, make_bus, signal, start_server, tick
@@ -41,21 +39,19 @@ async def test_stalled_client_on_state_topic_is_conflated_and_others_keep_their_
         await fast_ws.send_json({"type": "subscribe", "topics": ["quotes"]})
         await fast.until("snapshot")
         symbols = [f"S{i}" for i in range(20)]
-        latencies, depths = [], []
+        depths = []
         for round_ in range(150):  # 150 x 20 x 4 KB = 12 MB, far more than the socket buffers hold
-            sent_at = time.perf_counter()
             for symbol in symbols:
                 bus.publish("quotes", {"symbol": symbol, "n": round_, "pad": PAD})
             got = await fast.drain()
-            latencies.append(time.perf_counter() - sent_at)
             depths.append(broadcaster.stats()["max_queue_depth"])
+            # the reading client is never held up by the stalled one: it has every round's
+            # latest value before the next round is published (timings live in benchmarks/)
             assert {m["data"]["symbol"]: m["data"]["n"] for m in got}.items() >= {"S19": round_}.items()
         # the stalled client is still connected, its queue never grew past one entry per key + one frame
         assert len(broadcaster.channels) == 2
         assert max(depths) <= broadcaster.limits.max_batch + len(symbols)
         assert metrics.conflated["quotes"] > 0
-        # the reading client's latency is unaffected: every round trip was quick
-        assert statistics.median(latencies) < 0.05 and max(latencies) < 1.0, (statistics.median(latencies), max(latencies))
         # when the stalled client reads at last, it ends on the latest value of every key
         latest: dict[str, int] = {}
         reader = Reader(stalled)

@@ -109,7 +109,8 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
 
 def test_to_contract() -> None:
     fx = to_contract("EURUSD")
-    assert isinstance(fx, Forex) and (fx.symbol, fx.currency, fx.exchange, fx.secType) == ("EUR", "USD", "IDEALPRO", "CASH")
+    assert isinstance(fx, Forex)
+    assert (fx.symbol, fx.currency, fx.exchange, fx.secType) == ("EUR", "USD", "IDEALPRO", "CASH")
     stock = to_contract(parse_symbol("AAPL"))
     assert isinstance(stock, Stock) and (stock.symbol, stock.exchange, stock.currency) == ("AAPL", "SMART", "USD")
     assert list(contracts_for("EURUSD,AAPL")) == ["EURUSD", "AAPL"]
@@ -130,7 +131,7 @@ def test_side_of(side: str, expected: str) -> None:
 
 
 def test_side_of_refuses_unknown() -> None:
-    with pytest.raises(ValidationError, match="fill.side"):
+    with pytest.raises(ValidationError, match=r"fill\.side"):
         side_of("SSHORT")
 
 

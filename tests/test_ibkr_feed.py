@@ -91,12 +91,15 @@ async def test_ticks_positions_and_fills_reach_the_engine(sim: TwsSimulator) -> 
         trade = feed.ib.placeOrder(feed._contracts["EURUSD"], MarketOrder("BUY", 20_000))
         await feed.wait_for(lambda: len(seen.fills) == 1)
         (fill,) = seen.fills
-        assert (fill.symbol, fill.side, fill.quantity, fill.price, fill.commission) == ("EURUSD", "BUY", 20_000.0, 1.1214, 2.0)
+        assert (fill.symbol, fill.side, fill.quantity, fill.price, fill.commission) == (
+            "EURUSD", "BUY", 20_000.0, 1.1214, 2.0
+        )
         assert (fill.order_id, fill.account) == (trade.order.orderId, DEFAULT_ACCOUNT)
         assert fill.exec_id == sim.executions[0].exec_id and filled == [fill]
         await feed.wait_for(lambda: any(p.quantity == 120_000.0 for p in seen.positions))
         assert engine.health.get("ibkr.fills").total_updates >= 1  # type: ignore[union-attr]
-    assert (feed.state is FeedState.STOPPED and not sim.sessions) or await sim.wait_for(lambda: not sim.sessions) is None
+    if not (feed.state is FeedState.STOPPED and not sim.sessions):
+        await sim.wait_for(lambda: not sim.sessions)
 
 
 async def test_drop_mid_stream_reconnects_and_recovers_fills_once(sim: TwsSimulator) -> None:
@@ -168,7 +171,7 @@ async def test_client_id_in_use_tries_the_next_ids(sim: TwsSimulator) -> None:
     sim.hold_client_id(1)
     sim.hold_client_id(2)
     feed = IBKRFeed(config(sim.port, client_id=1, client_id_range=4))
-    async with running(feed) as (engine, _):
+    async with running(feed) as (_engine, _):
         await ready(feed, sim)
         assert feed.client_id == 3 and [s.client_id for s in sim.sessions] == [3]
         sim.drop_connections()

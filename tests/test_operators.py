@@ -255,7 +255,7 @@ def test_signal_filters(signal_factory: Any) -> None:
     out: list[Any] = []
     reactivex.from_iterable(signals).pipe(rxo.drop_hold(), rxo.min_confidence(0.5)).subscribe(out.append)
     assert [s.action for s in out] == ["BUY"]
-    with pytest.raises(ValueError, match="within 0..1"):
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
         rxo.min_confidence(2)
 
 

@@ -225,7 +225,10 @@ def test_handshake_replies() -> None:
         (m.account_summary_end(9), ("accountSummaryEnd", (9,))),
         (m.execution_data_end(5), ("execDetailsEnd", (5,))),
         (m.contract_data_end(3), ("contractDetailsEnd", (3,))),
-        (m.account_value("NetLiquidation", "1.0", "USD", "DU1"), ("updateAccountValue", ("NetLiquidation", "1.0", "USD", "DU1"))),
+        (
+            m.account_value("NetLiquidation", "1.0", "USD", "DU1"),
+            ("updateAccountValue", ("NetLiquidation", "1.0", "USD", "DU1")),
+        ),
         (m.error(-1, 2104, "ok"), ("error", (-1, 2104, "ok", ""))),
         (m.order_status(12, "Filled", 2.0, 0.0, 1.5, 77, 1.5, 3),
          ("orderStatus", (12, "Filled", 2.0, 0.0, 1.5, 77, 0, 1.5, 3, "", 0.0))),

@@ -121,7 +121,8 @@ async def test_market_order_fills_at_the_quote_with_commission(sim: TwsSimulator
     assert report.execId == fill.execution.execId and report.commission == 2.0
     moved = await asyncio.wait_for(position, 2)
     assert moved.position == 120_000.0
-    assert sim.positions[(DEFAULT_ACCOUNT, "EURUSD")] == (120_000.0, pytest.approx((100_000 * 1.1205 + 20_000 * 1.1214) / 120_000))
+    average = (100_000 * 1.1205 + 20_000 * 1.1214) / 120_000
+    assert sim.positions[(DEFAULT_ACCOUNT, "EURUSD")] == (120_000.0, pytest.approx(average))
     (record,) = sim.executions
     assert record.exec_id == fill.execution.execId
 

@@ -239,7 +239,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return await _refuse(
             ws,
             CloseCode.TRY_AGAIN_LATER,
-            error_message(ErrorCode.TOO_MANY_CONNECTIONS, f"{settings.max_connections} connections already; retry later"),
+            error_message(
+                ErrorCode.TOO_MANY_CONNECTIONS, f"{settings.max_connections} connections already; retry later"
+            ),
         )
     auth = app.get(TOKEN_AUTH)
     grant = None

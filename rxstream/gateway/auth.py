@@ -71,7 +71,9 @@ class TokenAuth:
     def verify(self, token: str | None) -> Grant:
         """The grant a token carries; raises :class:`~rxstream.errors.AuthError` saying why not."""
         if not token:
-            raise AuthError(ErrorCode.AUTH_REQUIRED.value, "a token is required: pass ?token=... or an Authorization header")
+            raise AuthError(
+                ErrorCode.AUTH_REQUIRED.value, "a token is required: pass ?token=... or an Authorization header"
+            )
         try:
             claims = jwt.decode(
                 token,

@@ -307,7 +307,8 @@ class Connection:
         grant = self.grant
         if self.state is ConnectionState.OPEN and grant and grant.expires_at and wall_time >= grant.expires_at:
             return self._close(
-                CloseCode.UNAUTHORIZED, error_message(ErrorCode.TOKEN_EXPIRED, "the token expired; reconnect with a new one")
+                CloseCode.UNAUTHORIZED,
+                error_message(ErrorCode.TOKEN_EXPIRED, "the token expired; reconnect with a new one"),
             )
         return []
 
@@ -354,7 +355,9 @@ class Connection:
                 return self._error(error_message(ErrorCode.INVALID_MESSAGE, "the message has no 'type'", id=rid))
             known = ", ".join(_HANDLERS)
             return self._error(
-                error_message(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r:.60}; expected one of {known}", id=rid)
+                error_message(
+                    ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r:.60}; expected one of {known}", id=rid
+                )
             )
         try:
             return handler(self, msg, rid)

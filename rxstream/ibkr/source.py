@@ -112,7 +112,9 @@ class IBKRFeed:
         connections, disconnects, resubscriptions, recovery_attempts: counters.
     """
 
-    def __init__(self, config: IBKRConfig | None = None, *, name: str = "ibkr", rng: random.Random | None = None) -> None:
+    def __init__(
+        self, config: IBKRConfig | None = None, *, name: str = "ibkr", rng: random.Random | None = None
+    ) -> None:
         self.config = config or IBKRConfig()
         self.name = name
         self.ib = IB()

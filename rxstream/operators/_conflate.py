@@ -57,7 +57,9 @@ def conflate(
     key_of = key or _single_key
 
     def _conflate(source: Observable[_T]) -> Observable[_T]:
-        def subscribe(observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        def subscribe(
+            observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
             clock = require_scheduler("conflate", scheduler, scheduler_)
             window_end: dict[Hashable, datetime] = {}  # key -> end of its last window
             pending: dict[Hashable, Any] = {}  # key -> latest value waiting for its window to end

@@ -91,7 +91,9 @@ def retry_with_backoff(
         raise ValueError("retry_with_backoff: health needs a stream name")
 
     def _retry(source: Observable[_T]) -> Observable[_T]:
-        def subscribe(observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None) -> abc.DisposableBase:
+        def subscribe(
+            observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
             clock = require_scheduler("retry_with_backoff", scheduler, scheduler_)
             attempt = 0
             current = SerialDisposable()
