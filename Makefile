@@ -30,8 +30,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/fanout.py
 
 lint: $(VENV)/.installed-test
-	$(BIN)/pip install --quiet ruff
+	$(BIN)/pip install --quiet ruff mypy
 	$(BIN)/ruff check rxstream pipelines tests benchmarks
+	$(BIN)/mypy rxstream
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -185,7 +185,11 @@ class StreamClient:
                     observer.on_completed()
 
             task = asyncio.get_running_loop().create_task(pump())
-            return Disposable(task.cancel)
+
+            def stop() -> None:
+                task.cancel()
+
+            return Disposable(stop)
 
         return reactivex.create(subscribe)
 

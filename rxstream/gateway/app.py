@@ -199,7 +199,7 @@ class _WebSocketSink:
         await self._ws.close(code=code, message=reason.encode()[:123])
 
     def abort(self) -> None:
-        if self._transport is not None:
+        if isinstance(self._transport, asyncio.Transport):
             self._transport.abort()
 
 

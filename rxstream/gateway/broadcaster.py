@@ -148,7 +148,7 @@ class _Subscription:
         self.policy = policy
         self.symbols = symbols
         self.max_rate = max_rate if policy == "state" else None
-        self.interval = timedelta(seconds=1.0 / max_rate) if self.max_rate else None
+        self.interval = timedelta(seconds=1.0 / self.max_rate) if self.max_rate else None
         self.last_sent: dict[Hashable, Any] = {}
         self.held: dict[tuple[str, Hashable], Entry] = {}
         self.timers: dict[tuple[str, Hashable], DisposableBase] = {}
@@ -165,9 +165,10 @@ class _Subscription:
             self.channel.broadcaster.metrics.conflated[self.topic] += 1
         self.held[key] = entry
         if key not in self.timers:
-            self.timers[key] = scheduler.schedule_relative(
-                last + self.interval - now, lambda sch, _state, key=key: self._flush(key, sch)
-            )
+            def flush(sch: SchedulerBase, _state: Any, key: tuple[str, Hashable] = key) -> None:
+                self._flush(key, sch)
+
+            self.timers[key] = scheduler.schedule_relative(last + self.interval - now, flush)
         return False
 
     def _flush(self, key: tuple[str, Hashable], scheduler: SchedulerBase) -> None:
@@ -479,6 +480,7 @@ class Broadcaster:
         if first.policy == "state":
             key = (message.topic, message.key)
             scheduler = self.scheduler
+            assert scheduler is not None, "the broadcaster is started before messages flow"
             for channel, sub in list(subs.items()):
                 if sub.symbols is not None and symbol is not None and symbol not in sub.symbols:
                     continue

@@ -371,7 +371,8 @@ class Connection:
         return [Send(out)]
 
     def _check_topics(self, names: list[str], rid: str | int | None) -> tuple[list[str], list[Event]]:
-        known, events = [], []
+        known: list[str] = []
+        events: list[Event] = []
         unknown = [t for t in names if t not in self.topics]
         forbidden = [t for t in names if t in self.topics and not self._allowed(t)]
         for t in unknown:

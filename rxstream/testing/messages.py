@@ -270,7 +270,7 @@ class ReqCurrentTime(NamedTuple):
 class ReqIds(NamedTuple):
     """``8,1,numIds``."""
 
-    count: int = 1
+    num_ids: int = 1
 
 
 class Unhandled(NamedTuple):
