@@ -7,12 +7,12 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from ib_insync import CommissionReport, Contract, Execution, Forex, Position, Stock, Ticker
-from ib_insync import Fill as IBFill
 
 from rxstream.errors import ConfigError, ValidationError
 from rxstream.events import Fill, PositionUpdate, Tick
 from rxstream.ibkr import IBKRConfig, parse_address, parse_symbol, parse_symbols
+from rxstream.ibkr.api import CommissionReport, Contract, Execution, Forex, Position, Stock, Ticker
+from rxstream.ibkr.api import Fill as IBFill
 from rxstream.ibkr.contracts import (
     commission_of,
     contracts_for,

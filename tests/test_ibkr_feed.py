@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from ib_insync import MarketOrder
 
 from rxstream.engine import Engine
 from rxstream.events import Fill, PositionUpdate, Tick
 from rxstream.ibkr import IBKRConfig
+from rxstream.ibkr.api import MarketOrder
 from rxstream.ibkr.source import FeedState, IBKRFeed
 from rxstream.testing import DEFAULT_ACCOUNT, TwsSimulator
 

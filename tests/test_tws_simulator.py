@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ib_insync import IB, Forex, Future, LimitOrder, MarketOrder, Stock
 
 from rxstream.events import Tick
+from rxstream.ibkr.api import IB, Forex, Future, LimitOrder, MarketOrder, Stock
 from rxstream.testing import DEFAULT_ACCOUNT, SimPosition, TwsSimulator
 
 T0 = datetime(2020, 1, 1, 22, tzinfo=UTC)

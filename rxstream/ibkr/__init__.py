@@ -1,10 +1,10 @@
 """Interactive Brokers as an rxstream source, over ib_insync 0.9.86 (ib_async 2.x works too).
 
-:class:`IBKRFeed` (in :mod:`rxstream.ibkr.source`, the only module that imports
-ib_insync) turns a TWS / IB Gateway connection into the engine's ``ticks``,
-``positions`` and ``fills`` hubs. It is imported lazily, so that configuration
-and symbol parsing (and the TWS simulator, which shares them) do not pull in
-ib_insync.
+:class:`IBKRFeed` (in :mod:`rxstream.ibkr.source`) turns a TWS / IB Gateway
+connection into the engine's ``ticks``, ``positions`` and ``fills`` hubs;
+:mod:`rxstream.ibkr.api` is the one module that imports the broker library.
+The feed is imported lazily, so that configuration and symbol parsing (and the
+TWS simulator, which shares them) do not pull in the library.
 """
 
 from __future__ import annotations

@@ -17,11 +17,10 @@ import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from ib_insync import CommissionReport, Contract, Forex, Position, Stock, Ticker
-from ib_insync import Fill as IBFill
-
 from ..errors import ValidationError
 from ..events import Fill, PositionUpdate, Side, Tick
+from .api import CommissionReport, Contract, Forex, Position, Stock, Ticker
+from .api import Fill as IBFill
 from .symbols import ContractSpec, parse_symbol, parse_symbols, symbol_for
 
 __all__ = [

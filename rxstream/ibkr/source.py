@@ -1,8 +1,7 @@
 """The IBKR feed: a TWS / IB Gateway connection as the engine's ticks, positions and fills.
 
-This is the only rxstream module that imports ib_insync (0.9.86; ib_async 2.x,
-its maintained fork with the same API, works as a drop-in when installed
-instead — never both, they share the ``eventkit`` package).
+It uses ib_insync 0.9.86 (or ib_async 2.x installed instead) through
+:mod:`rxstream.ibkr.api`, the one module that imports the library.
 
 What it does, in order of what goes wrong most with IBKR integrations:
 
@@ -47,13 +46,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ib_insync import IB, Contract, MarketOrder, Position, Ticker, Trade
-from ib_insync import CommissionReport as IBCommissionReport
-from ib_insync import Fill as IBFill
-
 from ..conditions import Conditions
 from ..errors import SourceConnectionError
 from ..events import Fill
+from .api import IB, Contract, MarketOrder, Position, Ticker, Trade
+from .api import CommissionReport as IBCommissionReport
+from .api import Fill as IBFill
 from .config import IBKRConfig
 from .contracts import commission_of, fill_from, position_from, symbol_of, tick_from_ticker, to_contract
 from .symbols import parse_symbols
