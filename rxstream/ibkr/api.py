@@ -8,24 +8,25 @@ ship the same top-level ``eventkit`` package. See docs/IBKR.md.
 
 from __future__ import annotations
 
-import ib_insync as _lib
+import ib_insync
+from ib_insync import (
+    IB,
+    CommissionReport,
+    Contract,
+    Execution,
+    Fill,
+    Forex,
+    Future,
+    LimitOrder,
+    MarketOrder,
+    Position,
+    Stock,
+    Ticker,
+    Trade,
+)
 
-IB = _lib.IB
-CommissionReport = _lib.CommissionReport
-Contract = _lib.Contract
-Execution = _lib.Execution
-Fill = _lib.Fill
-Forex = _lib.Forex
-Future = _lib.Future
-LimitOrder = _lib.LimitOrder
-MarketOrder = _lib.MarketOrder
-Position = _lib.Position
-Stock = _lib.Stock
-Ticker = _lib.Ticker
-Trade = _lib.Trade
-
-LIBRARY = f"{_lib.__name__} {getattr(_lib, '__version__', '')}".strip()
-"""Which library is in use, e.g. ``ib_insync 0.9.86``."""
+LIBRARY = f"ib_insync {ib_insync.__version__}"
+"""Which library is in use, for logs and the status of a feed."""
 
 __all__ = [
     "IB",
