@@ -14,7 +14,7 @@ from typing import IO, Any
 from rich.console import Console
 
 from .engine import Engine
-from .errors import ConfigError, PipelineLoadError, RxstreamError, TickFileError
+from .errors import PipelineLoadError, RxstreamError, TickFileError
 from .events import Event, dumps
 from .importers import import_csv
 from .pipelines import load_pipelines, parse_settings
@@ -130,9 +130,7 @@ def _replay(args: argparse.Namespace) -> int:
             engine.outputs[args.pipeline].subscribe(lambda value: out.write(_line(value)))
             replay_virtual(_with_progress(itertools.chain([first], events), stats, console), engine)
         engine.stop()
-    except (TickFileError, PipelineLoadError, ConfigError) as error:
-        return _fail(console, str(error))
-    except RxstreamError as error:
+    except RxstreamError as error:  # bad file, pipeline or setting: one line naming it
         return _fail(console, str(error))
     if stats.skipped:
         _note(stats.summary())

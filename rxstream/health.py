@@ -89,8 +89,7 @@ class HealthMonitor:
 
     def register(self, stream: str) -> None:
         """Start tracking ``stream`` (again: registering resets nothing already tracked)."""
-        if stream not in self._streams:
-            self._streams[stream] = StreamHealth(stream, self.scheduler.now)
+        self._get(stream)
 
     def _get(self, stream: str) -> StreamHealth:
         state = self._streams.get(stream)

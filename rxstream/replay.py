@@ -161,8 +161,13 @@ class ReplayStats:
     last_time: datetime | None = None
 
 
+def _pushers(sources: Mapping[str, Hub[Any]]) -> dict[str, Callable[[Any], None]]:
+    """The hub each event type goes to, by ``Event.kind`` (types without a hub are dropped)."""
+    return {kind: sources[name].on_next for kind, name in SOURCE_OF.items() if name in sources}
+
+
 def _router(sources: Mapping[str, Hub[Any]]) -> Callable[[Event], None]:
-    pushers = {kind: sources[name].on_next for kind, name in SOURCE_OF.items() if name in sources}
+    pushers = _pushers(sources)
 
     def route(event: Event) -> None:
         push = pushers.get(event.kind)
@@ -196,7 +201,7 @@ def replay_virtual(
     if not isinstance(scheduler, ReplayScheduler):
         raise TypeError("replay_virtual needs a ReplayScheduler (pass one, or give it to the engine)")
     stats = ReplayStats()
-    pushers = {kind: sources[name].on_next for kind, name in SOURCE_OF.items() if name in sources}
+    pushers = _pushers(sources)
     due = cast(_TimerHeap, scheduler._queue).items  # the timer heap: peeked once per event, run when due
     advance = scheduler.advance_clock
     clock: datetime | None = None
