@@ -23,9 +23,8 @@ import reactivex
 from aiohttp import web
 from reactivex import operators as ops
 
-from rxstream.engine import Engine
-from rxstream.feed import FeedContext
 from rxstream.events import Tick
+from rxstream.feed import FeedContext
 from rxstream.pipelines import Pipeline, PipelineContext
 
 __all__ = [
