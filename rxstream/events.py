@@ -48,6 +48,7 @@ Side = Literal["BUY", "SELL"]
 
 _JSON_OPTIONS = orjson.OPT_UTC_Z
 _fromisoformat = datetime.fromisoformat
+_new = tuple.__new__
 
 
 def dumps(obj: Any) -> bytes:
@@ -165,7 +166,7 @@ class Tick(_TickFields):
             else:
                 if math.isfinite(total):
                     try:
-                        return cls(symbol, _fromisoformat(text), *numbers)
+                        return _new(cls, (symbol, _fromisoformat(text), *numbers))  # cls() runs Python code
                     except ValueError:
                         pass
         _no_unknown(d, _TICK_KEYS, "tick")

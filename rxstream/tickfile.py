@@ -22,6 +22,7 @@ import itertools
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +31,7 @@ from typing import IO, Any, cast
 import orjson
 
 from .errors import TickFileError, ValidationError
-from .events import EVENT_TYPES, Event, dumps
+from .events import EVENT_TYPES, Event, Tick, dumps
 
 __all__ = [
     "FORMAT",
@@ -48,6 +49,8 @@ __all__ = [
 FORMAT = "rxstream.ticks"
 VERSION = 1
 _MAX_REASONS = 20
+# The keys of a quote line as orjson's own (cached) strings: lookups then match by identity.
+_TYPE, _SYMBOL, _TIME, _BID, _ASK = orjson.loads(b'{"type":0,"symbol":0,"time":0,"bid":0,"ask":0}')
 
 
 def bundled_session() -> Path:
@@ -120,6 +123,8 @@ def read_events(
     stats.path = name
     builders = EVENT_TYPES
     loads = orjson.loads
+    new, fromisoformat, tick = tuple.__new__, datetime.fromisoformat, Tick
+    k_type, k_symbol, k_time, k_bid, k_ask = _TYPE, _SYMBOL, _TIME, _BID, _ASK
     try:
         handle = _open_binary(path, "rb")
     except OSError as error:
@@ -127,30 +132,58 @@ def read_events(
     stats.size = path.stat().st_size
     stats._raw = getattr(handle, "fileobj", None) or handle
     with handle:
-        lineno = 0
         try:
-            lines = iter(handle)
-            first = next(lines, None)
-            lineno = 1
+            stats.header = _read_header(name, handle.readline() or None)
             stats.lines = 1
-            stats.header = _read_header(name, first)
-            for lineno, line in enumerate(lines, start=2):
+            for line in handle:  # the line number is 2 + events + skipped: counted only when needed
                 try:
                     record = loads(line)
-                    event = builders[record["type"]](record)
+                    event: Event | None = None
+                    try:  # the commonest line, a bid/ask quote, without the general validation
+                        if len(record) == 5:  # exactly these five keys, then (orjson's floats are all finite)
+                            symbol = record[k_symbol]
+                            text = record[k_time]
+                            bid = record[k_bid]
+                            ask = record[k_ask]
+                            if (record[k_type] == "tick" and type(bid) is type(ask) is float
+                                    and type(symbol) is str and symbol and text[-1] == "Z"):
+                                event = new(tick, (symbol, fromisoformat(text), bid, ask, None, None, None, None, None))
+                    except (LookupError, TypeError, ValueError):
+                        pass  # not that shape, or a bad value: the general path says what is wrong
+                    if event is None:
+                        event = builders[record["type"]](record)
                 except Exception as error:
-                    reason = _reason(line, error)
-                    if not skip_bad:
-                        raise TickFileError(name, lineno, reason) from None
-                    stats.skipped += 1
-                    if len(stats.reasons) < _MAX_REASONS:
-                        stats.reasons.append(f"{name}:{lineno}: {reason}")
+                    _bad_line(stats, skip_bad, line, error)
                     continue
                 stats.events += 1
                 yield event
-            stats.lines = lineno
+            stats.lines = 1 + stats.events + stats.skipped
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-            raise TickFileError(name, lineno + 1, f"corrupt or truncated gzip data ({error})") from None
+            _truncated(stats, skip_bad, error)
+
+
+def _bad_line(stats: ReadStats, skip_bad: bool, line: bytes, error: Exception) -> None:
+    """Raise for the bad line being read, or count it in ``stats`` with its reason."""
+    lineno = 2 + stats.events + stats.skipped
+    reason = _reason(line, error)
+    if not skip_bad:
+        raise TickFileError(stats.path, lineno, reason) from None
+    stats.skipped += 1
+    if len(stats.reasons) < _MAX_REASONS:
+        stats.reasons.append(f"{stats.path}:{lineno}: {reason}")
+
+
+def _truncated(stats: ReadStats, skip_bad: bool, error: Exception) -> None:
+    """Raise for a gzip stream that breaks off, or keep what came before it and say what was cut."""
+    lineno = 1 + stats.events + stats.skipped + (1 if stats.header else 0)
+    reason = f"corrupt or truncated gzip data ({error})"
+    if not skip_bad:
+        raise TickFileError(stats.path, lineno, reason) from None
+    stats.skipped += 1
+    stats.lines = lineno
+    stats.reasons.append(
+        f"{stats.path}:{lineno}: {reason}: kept the {lineno - 1} complete lines before it, cut the rest"
+    )
 
 
 def _read_header(name: str, line: bytes | None) -> dict[str, Any]:
