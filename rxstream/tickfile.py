@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import IO, Any, cast
 
 import orjson
 
-from .errors import TickFileError, ValidationError
+from .errors import ConfigError, TickFileError, ValidationError
 from .events import EVENT_TYPES, Event, Tick, dumps
 
 __all__ = [
@@ -58,13 +59,10 @@ def bundled_session() -> Path:
     return Path(str(resources.files("rxstream") / "data" / "eurusd-2020-01-01.jsonl.gz"))
 
 
-def _open_binary(path: Path, mode: str) -> IO[bytes]:
+def _open_binary(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
-        if mode == "rb":
-            return gzip.open(path, "rb")  # type: ignore[return-value]
-        raw = open(path, "wb")
-        return cast(IO[bytes], gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0))
-    return open(path, mode)
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 @dataclass
@@ -126,7 +124,7 @@ def read_events(
     new, fromisoformat, tick = tuple.__new__, datetime.fromisoformat, Tick
     k_type, k_symbol, k_time, k_bid, k_ask = _TYPE, _SYMBOL, _TIME, _BID, _ASK
     try:
-        handle = _open_binary(path, "rb")
+        handle = _open_binary(path)
     except OSError as error:
         raise TickFileError(name, 0, f"cannot open: {error.strerror or error}") from None
     stats.size = path.stat().st_size
@@ -234,6 +232,14 @@ def encode_header(source: str | None = None) -> bytes:
 class TickFileWriter:
     """Writes events to a tick file; use as a context manager.
 
+    With ``flush_every`` (seconds) a background thread makes everything
+    written so far readable at least that often, even while no event comes:
+    it ends the current gzip member (a ``.gz`` file is a series of complete
+    members) and hands the bytes to the operating system. A recorder killed
+    with SIGKILL then leaves a file whose events older than ``flush_every``
+    all replay (``read_events(..., skip_bad=True)`` reads up to the cut).
+    Without it the file is one gzip member, byte-identical for the same events.
+
     >>> import tempfile, pathlib
     >>> from rxstream.events import Tick
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "session.jsonl.gz"
@@ -243,20 +249,78 @@ class TickFileWriter:
     [1.12]
     """
 
-    def __init__(self, path: str | Path, *, source: str | None = None) -> None:
+    def __init__(self, path: str | Path, *, source: str | None = None, flush_every: float | None = None) -> None:
+        if flush_every is not None and not flush_every > 0:
+            raise ConfigError("flush_every", f"must be a positive number of seconds, got {flush_every!r}")
         self.path = Path(path)
         self.count = 0
-        self._handle: IO[bytes] = _open_binary(self.path, "wb")
-        self._handle.write(encode_header(source))
+        self._raw = open(self.path, "wb")
+        self._compressed = self.path.suffix == ".gz"
+        self._handle: IO[bytes] | None = None  # the open gzip member, begun at the first write after a flush
+        self._append(encode_header(source))
+        self._lock: threading.Lock | None = None
+        self._flusher: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._dirty = False
+        if flush_every is not None:
+            self._lock = threading.Lock()
+            self.flush()
+            self._flusher = threading.Thread(
+                target=self._flush_periodically, args=(flush_every,), name=f"flush {self.path.name}", daemon=True
+            )
+            self._flusher.start()
+
+    def _append(self, data: bytes) -> None:
+        handle = self._handle
+        if handle is None:
+            handle = self._handle = (
+                cast(IO[bytes], gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0))
+                if self._compressed else self._raw
+            )
+        handle.write(data)
+        self._dirty = True
 
     def write(self, event: Event) -> None:
         """Append one event."""
-        self._handle.write(encode_event(event))
+        line = encode_event(event)
+        if self._lock is None:
+            self._append(line)
+        else:
+            with self._lock:
+                self._append(line)
         self.count += 1
+
+    def flush(self) -> None:
+        """Make everything written so far readable: end the gzip member, hand the bytes to the OS."""
+        if self._lock is None:
+            self._flush()
+            return
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._compressed and self._handle is not None:
+            self._handle.close()  # writes the member's trailer; the file stays open
+            self._handle = None
+        self._raw.flush()
+        self._dirty = False
+
+    def _flush_periodically(self, interval: float) -> None:
+        while not self._closing.wait(interval):
+            with self._lock:  # type: ignore[union-attr]
+                if self._dirty and not self._raw.closed:
+                    self._flush()
 
     def close(self) -> None:
         """Flush and close the file."""
-        self._handle.close()
+        self._closing.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        if self._raw.closed:
+            return
+        if self._handle is not None:
+            self._handle.close()
+        self._raw.close()
 
     def __enter__(self) -> TickFileWriter:
         return self

@@ -206,3 +206,25 @@ def test_writer_counts_and_compresses(tmp_path: Path) -> None:
         writer.write(Tick("EURUSD", T0, 1.1, 1.2))
     assert writer.count == 1
     assert gzip.decompress(path.read_bytes()).splitlines()[1].startswith(b'{"type":"tick"')
+
+
+@pytest.mark.parametrize("name", ["live.jsonl", "live.jsonl.gz"])
+def test_flush_makes_everything_written_so_far_readable_while_writing(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    events = mixed_events()
+    with TickFileWriter(path, source="live") as writer:
+        writer.write(events[0])
+        writer.flush()
+        assert list(read_events(path, skip_bad=True)) == events[:1]  # the file is still open
+        for event in events[1:]:
+            writer.write(event)
+        writer.flush()
+        assert list(read_events(path)) == events
+    assert list(read_events(path)) == events  # gzip members one after another read as one stream
+
+
+def test_flush_every_must_be_positive(tmp_path: Path) -> None:
+    from rxstream.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="flush_every"):
+        TickFileWriter(tmp_path / "x.jsonl", flush_every=0)
