@@ -37,6 +37,7 @@ def register_offline(subparsers: Any) -> None:
     replay.add_argument("--pipelines", type=Path, default=None, help="pipelines folder (default ./pipelines)")
     replay.add_argument("--out", type=Path, default=None, help="output file (default stdout; .gz compresses)")
     replay.add_argument("--skip-bad", action="store_true", help="skip bad lines, report how many")
+    replay.add_argument("--strict", action="store_true", help="a timestamp older than the one before is an error")
     replay.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a pipeline setting")
     replay.set_defaults(func=_replay)
 
@@ -128,7 +129,10 @@ def _replay(args: argparse.Namespace) -> int:
         with _output(args.out) as out:
             out.write(encode_header(f"rxstream replay {args.file.name} --pipeline {args.pipeline}"))
             engine.outputs[args.pipeline].subscribe(lambda value: out.write(_line(value)))
-            replay_virtual(_with_progress(itertools.chain([first], events), stats, console), engine)
+            replayed = replay_virtual(
+                _with_progress(itertools.chain([first], events), stats, console), engine,
+                on_backwards="error" if args.strict else "clamp", file_stats=stats,
+            )
         engine.stop()
     except RxstreamError as error:  # bad file, pipeline or setting: one line naming it
         return _fail(console, str(error))
@@ -136,6 +140,8 @@ def _replay(args: argparse.Namespace) -> int:
         _note(stats.summary())
         for reason in stats.reasons:
             _note(f"  {reason}")
+    if replayed.backwards:
+        _note(replayed.backwards_summary())
     return 0
 
 
