@@ -103,7 +103,7 @@ def _choice(d: Mapping[str, Any], name: str, event: str, allowed: tuple[str, ...
     value = d.get(name)
     if value not in allowed:
         raise ValidationError(name, f"expected one of {', '.join(allowed)}, got {value!r}", event=event)
-    return value  # type: ignore[return-value]
+    return cast(str, value)
 
 
 def _no_unknown(d: Mapping[str, Any], fields: frozenset[str], event: str) -> None:
