@@ -53,8 +53,8 @@ class Settings:
     replay_loop: bool = _opt(True, "start the replay again when it ends")
     pipelines: str | None = _opt(None, "pipelines folder (default: the bundled pipelines)")
     history_size: int = _opt(1000, "messages kept per lossless topic for resume", minimum=1)
-    queue_limit: int = _opt(1000, "lossless messages queued per client before it is closed as slow (4008)",
-                            minimum=1)
+    queue_limit: int = _opt(1000, "lossless messages a client may fall behind before it is closed as slow (4008);"
+                            " half the history if that is smaller, so it can always resume", minimum=1)
     max_batch: int = _opt(256, "messages per coalesced frame at most", minimum=1)
     max_frame_size: int = _opt(65536, "largest client frame in bytes; larger gets an error (4x closes 1009)",
                                minimum=64)
@@ -70,7 +70,11 @@ class Settings:
                                   " (0: never)", minimum=0.0)
     auth_secret: str | None = _opt(None, "HMAC secret for JWT tokens; set to require a token (never shown)")
     auth_algorithm: str = _opt("HS256", "JWT algorithm", choices=("HS256", "HS384", "HS512"))
-    allowed_origins: tuple[str, ...] = _opt((), "browser Origins allowed to connect (empty: any)")
+    allowed_origins: tuple[str, ...] = _opt(
+        (), "browser Origins allowed to connect besides the page's own (same-origin by default; * for any)"
+    )
+    auth_secret_file: str | None = _opt(None, "file holding the HMAC secret instead of auth_secret (kept out of ps)")
+    protect_status: bool = _opt(False, "require a token on /websocket/status and /metrics too (needs a secret)")
     ibkr: str | None = _opt(None, "HOST:PORT of TWS/IB Gateway: stream from the broker instead of the replay")
     ibkr_client_id: int = _opt(17, "IBKR API client id", minimum=0)
     symbols: tuple[str, ...] = _opt(("EURUSD",), "symbols to subscribe at the broker")
