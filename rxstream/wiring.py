@@ -34,8 +34,9 @@ from reactivex.abc import SchedulerBase
 
 from .backend import STATUS_PIPELINE_SETTINGS
 from .bus import Bus
-from .engine import Engine, Feed
+from .engine import Engine
 from .errors import ConfigError
+from .feed import Feed
 from .health import HealthMonitor
 from .pipelines import builtin_pipelines_dir, parse_settings
 from .replay import ReplayFeed
