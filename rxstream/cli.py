@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_offline(subparsers)
-    from .gateway.command import register as register_serve
+    from .processes import register as register_serve
     register_serve(subparsers)
     from .testing.command import register as register_sim
     register_sim(subparsers)
