@@ -4,7 +4,7 @@ The public face; operators live in :mod:`rxstream.operators`.
 """
 
 from .bus import Bus, InMemoryBus, Message, TopicSpec
-from .engine import STANDARD_SOURCES, Engine, Feed
+from .engine import STANDARD_SOURCES, Engine
 from .errors import (
     AuthError,
     ConfigError,
@@ -17,6 +17,7 @@ from .errors import (
     ValidationError,
 )
 from .events import Event, Fill, PositionUpdate, Signal, Tick
+from .feed import Feed, FeedContext
 from .health import HealthMonitor
 from .hub import Hub
 from .pipelines import Pipeline, PipelineContext, load_pipelines
@@ -33,6 +34,7 @@ __all__ = [
     "Engine",
     "Event",
     "Feed",
+    "FeedContext",
     "Fill",
     "HealthMonitor",
     "Hub",

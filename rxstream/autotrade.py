@@ -21,7 +21,7 @@ from .errors import StreamError
 from .events import Signal
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .feed import FeedContext
 
 __all__ = ["SignalTrader"]
 
@@ -57,14 +57,13 @@ class SignalTrader:
         self.failures = 0
         self._subscription: abc.DisposableBase | None = None
 
-    async def start(self, engine: Engine) -> None:
+    async def start(self, ctx: FeedContext) -> None:
         """Follow the pipeline's output."""
-        if self.pipeline not in engine.outputs:
+        if self.pipeline not in ctx.outputs:
             raise StreamError(self.name, f"there is no pipeline {self.pipeline!r} to trade")
-        self._health = engine.health
-        assert self._health is not None
+        self._health = ctx.health
         self._health.register(self.name)
-        self._subscription = engine.outputs[self.pipeline].subscribe(self.on_signal)
+        self._subscription = ctx.outputs[self.pipeline].subscribe(self.on_signal)
 
     async def stop(self) -> None:
         """Place no more orders."""

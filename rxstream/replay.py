@@ -42,6 +42,7 @@ from .tickfile import ReadStats, bundled_session, read_events
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .feed import FeedContext
 
 __all__ = ["SOURCE_OF", "ReplayFeed", "ReplayScheduler", "ReplayStats", "replay_virtual"]
 
@@ -267,13 +268,12 @@ class ReplayFeed:
     def __repr__(self) -> str:
         return f"ReplayFeed({str(self.path)!r}, speed={self.speed}, loop={self.loop})"
 
-    async def start(self, engine: Engine) -> None:
-        """Begin playing into ``engine.sources`` on ``engine.scheduler``."""
-        assert engine.scheduler is not None and engine.health is not None
-        self._scheduler = engine.scheduler
-        self._health = engine.health
+    async def start(self, ctx: FeedContext) -> None:
+        """Begin playing into ``ctx.sources`` on ``ctx.scheduler``."""
+        self._scheduler = ctx.scheduler
+        self._health = ctx.health
         self._health.register(self.name)
-        self._route = _router(engine.sources)
+        self._route = _router(ctx.sources)
         self._begin_session(offset=timedelta(0))
 
     async def stop(self) -> None:

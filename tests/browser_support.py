@@ -23,8 +23,8 @@ import reactivex
 from aiohttp import web
 from reactivex import operators as ops
 
-from rxstream.engine import Engine
 from rxstream.events import Tick
+from rxstream.feed import FeedContext
 from rxstream.pipelines import Pipeline, PipelineContext
 
 __all__ = [
@@ -183,9 +183,9 @@ class WalkFeed:
         self.rng = random.Random(seed)
         self._timer: Any = None
 
-    async def start(self, engine: Engine) -> None:
-        self._hub = engine.sources["ticks"]
-        self._scheduler = engine.scheduler
+    async def start(self, ctx: FeedContext) -> None:
+        self._hub = ctx.sources["ticks"]
+        self._scheduler = ctx.scheduler
         self._step(None, None)
 
     def _step(self, _scheduler: Any, _state: Any) -> None:

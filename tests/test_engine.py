@@ -155,7 +155,7 @@ async def test_async_with_runs_feeds_on_the_loop_and_stops_cleanly(session_file:
                 done.set()
 
         engine.sources["ticks"].subscribe(on_tick)
-        await feed.start(engine)
+        await feed.start(engine.feed_context())
         await asyncio.wait_for(done.wait(), timeout=20)
         await feed.stop()
     assert not engine.running
