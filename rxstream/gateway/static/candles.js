@@ -10,6 +10,7 @@ const KEEP = 500;          // bars held per symbol
 const W = 640;
 const H = 260;
 const PAD = { left: 6, right: 62, top: 10, bottom: 22 };
+const LABEL_GAP = 64;
 
 export class CandlesView {
   /** `onSelect(symbol)` hears the user choosing a symbol in the chart's own list. */
@@ -102,7 +103,7 @@ export class CandlesView {
       label.textContent = fmt(v, d);
       nodes.push(label);
     }
-    const every = Math.max(1, Math.ceil(bars.length / 6));
+    const every = Math.ceil(LABEL_GAP / slot); // time labels at least LABEL_GAP apart
     bars.forEach((b, i) => {
       const cx = x0 + slot * (i + 0.5);
       const kind = b.close > b.open ? "up" : b.close < b.open ? "down" : "flat";
