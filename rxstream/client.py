@@ -71,6 +71,12 @@ class StreamClient:
             with 1013 (server full) the client waits at least ``backoff.maximum``.
         queue_size: Messages buffered for the reader; when full, the client stops reading the
             socket and the server's slow-consumer policy applies.
+        session: An aiohttp session to use (default: its own, closed with the client).
+
+    Attributes:
+        state: The :class:`~rxstream.resume.ResumeState`: epoch, last seq per topic, and the
+            counts of duplicates dropped, gaps seen and resets.
+        connects: Connections made so far.
     """
 
     def __init__(
