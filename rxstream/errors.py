@@ -11,7 +11,8 @@ The tree::
     ├── ProtocolError          a peer broke a protocol: a WebSocket client, or a TWS socket
     │                          (``tws.*`` codes); carries a code
     │   └── AuthError          a token is missing, bad or expired
-    └── SourceConnectionError  a broker connection could not be made (names host and port)
+    ├── SourceConnectionError  a broker connection could not be made (names host and port)
+    └── ClientClosed           a StreamClient stopped for good (closed, or a close code it must not retry)
 
 Each carries the structured parts of its message as attributes, so code can
 react to *what* went wrong without parsing strings.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "ClientClosed",
     "ConfigError",
     "PipelineLoadError",
     "ProtocolError",
@@ -107,3 +109,13 @@ class SourceConnectionError(RxstreamError):
         self.port = port
         self.reason = reason
         super().__init__(f"cannot connect to {host}:{port}: {reason}")
+
+
+class ClientClosed(RxstreamError):
+    """A :class:`rxstream.client.StreamClient` stopped for good: closed by you, or by the server with
+    ``code`` (a close code it must not retry, such as 4001); ``reason`` says which."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"connection closed ({code}): {reason}")
