@@ -63,7 +63,7 @@ class SignalTrader:
             raise StreamError(self.name, f"there is no pipeline {self.pipeline!r} to trade")
         self._health = engine.health
         assert self._health is not None
-        self._health.register(self.name)
+        self._health.register(self.name, stale_after=None)  # orders follow signals, which may be quiet for hours
         self._subscription = engine.outputs[self.pipeline].subscribe(self.on_signal)
 
     async def stop(self) -> None:
