@@ -87,7 +87,9 @@ async def test_rewind_replays_the_last_messages_and_reset_says_when_to_discard(a
         assert sub["recovered"] is False and sub["reset"] is True
         assert [i["seq"] for i in (await reader.until("snapshot"))["items"]] == list(range(11, 31))
         await ws.send_json({"type": "subscribe", "topics": ["price_updates"], "epoch": epoch})
-        assert (await reader.until("subscribed"))["reset"] is True  # a state snapshot is the whole state
+        assert (await reader.until("subscribed"))["reset"] is False  # same epoch: the snapshot merges
+        await ws.send_json({"type": "subscribe", "topics": ["price_updates"], "epoch": "another"})
+        assert (await reader.until("subscribed"))["reset"] is True  # another numbering: discard and reload
         await ws.send_json({"type": "subscribe", "topics": ["signals"], "rewind": {"count": 0}})
         assert (await reader.until("error"))["field"] == "rewind"
 
@@ -113,7 +115,7 @@ async def test_other_origins_are_refused_by_default_and_the_own_origin_and_progr
 async def test_pages_and_status_send_security_headers(aiohttp_server) -> None:
     server = await start_server(aiohttp_server, make_bus())
     async with aiohttp.ClientSession() as session:
-        for path in ("/", "/websocket/status", "/metrics", "/static/app.js"):
+        for path in ("/", "/websocket/status", "/metrics", "/static/main.js"):
             async with session.get(server.make_url(path)) as response:
                 assert response.status == 200, path
                 assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
@@ -223,3 +225,17 @@ async def test_ten_thousand_random_frames_raise_nothing_and_the_server_keeps_ser
         bus.publish("signals", signal(1))
         assert (await fresh.until("data"))["seq"] == 1
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], "an exception was logged"
+
+
+async def test_binary_frames_are_read_as_json_and_invalid_utf8_text_closes_1007(aiohttp_server) -> None:
+    server = await start_server(aiohttp_server, make_bus())
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(server.make_url("/ws"))
+        reader = Reader(ws)
+        await reader.next()
+        await ws.send_bytes(b'{"type":"ping","id":"bin"}')
+        assert await reader.until("pong") == {"type": "pong", "id": "bin"}
+        await ws.send_bytes(b"\xff\xfe")
+        assert (await reader.until("error"))["code"] == "invalid_json"
+        await ws.send_frame(b'{"type":"ping"}\xff', aiohttp.WSMsgType.TEXT)
+        assert await reader.closed() == 1007

@@ -142,7 +142,7 @@ class Channel:
         dropped = self.outbox.take()
         for entry in dropped:
             if entry.topic is not None:
-                self.metrics.discarded[entry.topic] += entry.count
+                self.metrics.discarded[entry.topic] += entry.messages
         return len(dropped)
 
     # --- writing ------------------------------------------------------------------------
@@ -156,20 +156,20 @@ class Channel:
         start, total = 0, len(entries)
         try:
             while start < total:
-                end, count = start + 1, entries[start].count
-                while end < total and count + entries[end].count <= max_batch:
-                    count += entries[end].count
+                end, count = start + 1, entries[start].messages
+                while end < total and count + entries[end].messages <= max_batch:
+                    count += entries[end].messages
                     end += 1
                 first = entries[start]
                 if end == start + 1:
-                    frame = first.payload if first.count == 1 else self._array(first.payload, frames)
+                    frame = first.payload if first.messages == 1 else self._array(first.payload, frames)
                 else:
                     frame = b"[" + b",".join([e.payload for e in entries[start:end]]) + b"]"
                 writable = self.sink.write(frame)
                 self._written += len(frame) + 2
                 for e in entries[start:end]:
                     if e.topic is not None:
-                        metrics.messages_sent[e.topic] += e.count
+                        metrics.messages_sent[e.topic] += e.messages
                         metrics.bytes_sent[e.topic] += len(e.payload)
                         self._sent(e)
                 metrics.frames_sent += 1

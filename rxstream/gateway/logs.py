@@ -66,7 +66,7 @@ class TopicLogs:
             if sub.policy == "lossless":
                 return None
             entries = self._latest(sub, last)
-        elif sub.policy == "state" and sum(e.count for e in entries) > self.max_batch:
+        elif sub.policy == "state" and sum(e.messages for e in entries) > self.max_batch:
             entries = self._latest(sub, last)
         sub.position = last
         return entries

@@ -24,8 +24,8 @@ class Entry(NamedTuple):
     """The last seq of ``topic`` in ``payload`` (0 for control messages)."""
     enqueued: float
     """When the oldest message in it reached the gateway (monotonic seconds)."""
-    count: int = 1
-    """Messages in ``payload``."""
+    messages: int = 1
+    """How many messages ``payload`` holds."""
 
 
 class Outbox:

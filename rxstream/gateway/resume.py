@@ -6,8 +6,10 @@ reply, the ``snapshot`` or the messages to replay, and where the subscription's 
 * ``since`` in the same epoch and still in the history: ``recovered: true``, the missed messages follow.
 * ``since`` outside the history, or another epoch: ``recovered: false``, ``reset: true`` and a
   snapshot (a state topic's latest per key; a lossless topic's whole history window).
-* No ``since``: a state topic gets ``reset: true`` and its snapshot; a lossless topic gets the
-  ``rewind`` asked for (as ordinary ``data`` messages), or only what comes next.
+* No ``since``: a state topic gets its snapshot (the latest per key, to merge); a lossless topic
+  gets the ``rewind`` asked for (as ordinary ``data`` messages), or only what comes next.
+  ``reset: true`` if the ``epoch`` sent is not the server's (what the client holds is from
+  another numbering).
 """
 
 from __future__ import annotations
@@ -60,8 +62,7 @@ def start(bus: Bus, topic: str, action: Subscribe, max_rate: float | None) -> St
         missed = bus.recent(topic, count=action.rewind.count, seconds=action.rewind.seconds)
         if missed:
             delivered = missed[0].seq - 1
-    reset = not recovered and (spec.policy == "state" or recovered is False
-                               or (action.epoch is not None and action.epoch != epoch))
+    reset = recovered is False or (action.epoch is not None and action.epoch != epoch)
     reply = subscribed(topic, spec.policy, last, epoch, symbols=symbols, max_rate=max_rate, id=action.id,
                        recovered=recovered, reset=reset)
     frame: bytes | None = None
