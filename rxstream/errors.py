@@ -11,7 +11,8 @@ The tree::
     ├── ProtocolError          a peer broke a protocol: a WebSocket client, or a TWS socket
     │                          (``tws.*`` codes); carries a code
     │   └── AuthError          a token is missing, bad or expired
-    └── SourceConnectionError  a broker connection could not be made (names host and port)
+    ├── SourceConnectionError  a broker connection could not be made (names host and port)
+    └── LeaseHeld              another ingest holds the bus's write lease (names the holder)
 
 Each carries the structured parts of its message as attributes, so code can
 react to *what* went wrong without parsing strings.
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "ConfigError",
+    "LeaseHeld",
     "PipelineLoadError",
     "ProtocolError",
     "RxstreamError",
@@ -107,3 +109,16 @@ class SourceConnectionError(RxstreamError):
         self.port = port
         self.reason = reason
         super().__init__(f"cannot connect to {host}:{port}: {reason}")
+
+
+class LeaseHeld(RxstreamError, RuntimeError):
+    """Another ingest holds the write lease of the bus at ``bus``: ``owner``, for ``expires_in`` more seconds."""
+
+    def __init__(self, bus: str, owner: str, expires_in: float) -> None:
+        self.bus = bus
+        self.owner = owner
+        self.expires_in = expires_in
+        super().__init__(
+            f"another ingest ({owner}) is writing to {bus} (its lease expires in {expires_in:.1f} s unless renewed);"
+            " start this one with --standby to take over when it stops"
+        )
