@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_sim(subparsers)
     from .ibkr.command import register as register_record
     register_record(subparsers)
+    from .backtest.command import register as register_backtest
+    register_backtest(subparsers)
     return parser
 
 

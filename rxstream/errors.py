@@ -12,6 +12,7 @@ The tree::
     │                          (``tws.*`` codes); carries a code
     │   └── AuthError          a token is missing, bad or expired
     ├── SourceConnectionError  a broker connection could not be made (names host and port)
+    ├── ClientClosed           a StreamClient stopped for good (closed, or a close code it must not retry)
     └── LeaseHeld              another ingest holds the bus's write lease (names the holder)
 
 Each carries the structured parts of its message as attributes, so code can
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "ClientClosed",
     "ConfigError",
     "LeaseHeld",
     "PipelineLoadError",
@@ -109,6 +111,16 @@ class SourceConnectionError(RxstreamError):
         self.port = port
         self.reason = reason
         super().__init__(f"cannot connect to {host}:{port}: {reason}")
+
+
+class ClientClosed(RxstreamError):
+    """A :class:`rxstream.client.StreamClient` stopped for good: closed by you, or by the server with
+    ``code`` (a close code it must not retry, such as 4001); ``reason`` says which."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"connection closed ({code}): {reason}")
 
 
 class LeaseHeld(RxstreamError, RuntimeError):

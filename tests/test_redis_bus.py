@@ -86,7 +86,7 @@ async def test_gateways_read_what_the_ingest_numbered(redis_server: RedisServer)
         assert triples(got) == triples(sorted(published, key=lambda m: (m.topic, m.seq)))
         assert reader.epoch == publisher.epoch and reader.last_seq("trades") == 200
         assert [m.seq for m in reader.snapshot("prices")] == [3, 4]  # the latest per symbol, in seq order
-        assert [m.value["bid"] for m in reader.snapshot("prices")] == [2.0, 2.0]
+        assert [m.data["bid"] for m in reader.snapshot("prices")] == [2.0, 2.0]
         assert [m.seq for m in reader.since("trades", 195) or []] == [196, 197, 198, 199, 200]
         assert [m.seq for m in reader.recent("trades", count=3)] == [198, 199, 200]
         assert reader.topics["prices"].policy == "state" and reader.topics["trades"].policy == "lossless"
@@ -112,7 +112,7 @@ async def test_a_restarted_ingest_keeps_the_epoch_continues_seq_and_never_republ
     assert [m.seq for m in resent] == [1, 2, 3, 4]  # three known (their first seq), one new
     await again.close()
     reader = await open_reader(redis_server)
-    assert [m.value["exec_id"] for m in reader.since("trades", 0) or []] == [fill(n).exec_id for n in range(1, 5)]
+    assert [m.data["exec_id"] for m in reader.since("trades", 0) or []] == [fill(n).exec_id for n in range(1, 5)]
     await reader.close()
 
 
@@ -192,7 +192,7 @@ async def test_redis_restart_loses_nothing_and_health_shows_the_outage(redis_ser
     redis_server.start()  # same port, same data directory (append-only file)
     await eventually(lambda: len(seen) == 300, timeout=20)
     assert [m.seq for m in seen] == list(range(1, 301))
-    assert [m.value["n"] for m in seen] == list(range(300))
+    assert [m.data["n"] for m in seen] == list(range(300))
     assert reader.health.snapshot()[BUS_STREAM]["is_healthy"] is True
     await eventually(lambda: publisher.health.snapshot()[PUBLISH_STREAM]["is_healthy"] is True)
     assert reader.since("trades", 0) is not None and len(reader.since("trades", 0) or []) == 300

@@ -7,6 +7,7 @@ WebSocket clients received.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -17,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gateway_helpers import Reader
 from redis_support import RedisServer, eventually, free_port, running_redis
 
 from rxstream.events import Fill, Tick
@@ -124,6 +124,29 @@ async def gateway(processes: list[Process], tmp: Path, server: RedisServer, name
     return process, port
 
 
+class Reader:
+    """Messages of a real WebSocket, arrays split (the schema is checked by the gateway's own tests: here it would
+    cost more CPU than the processes under test)."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.buffer: list[dict[str, Any]] = []
+
+    async def next(self, timeout: float) -> dict[str, Any]:
+        while not self.buffer:
+            msg = await self.ws.receive(timeout=timeout)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"closed with {self.ws.close_code}")
+            frame = json.loads(msg.data)
+            self.buffer.extend(frame if isinstance(frame, list) else [frame])
+        return self.buffer.pop(0)
+
+    async def until(self, type_: str, timeout: float) -> dict[str, Any]:
+        while (message := await self.next(timeout))["type"] != type_:
+            pass
+        return message
+
+
 class Client:
     """A WebSocket client that keeps every data message per topic and resumes with epoch + since."""
 
@@ -141,7 +164,7 @@ class Client:
         self.epoch = self.epoch or welcome["epoch"]
         since = {t: self.data[t][-1]["seq"] if self.data[t] else 0 for t in topics}
         await ws.send_json({"type": "subscribe", "topics": list(topics), "epoch": self.epoch, "since": since})
-        self.replies.append(await self.reader.until("subscribed", timeout=10))
+        self.replies.append(await self.reader.until("subscribed", timeout=30))
 
     async def read(self, topic: str, until_seq: int, timeout: float = 30.0) -> None:
         assert self.reader is not None

@@ -28,7 +28,7 @@ import orjson
 from ..bus import Message
 from ..errors import ConfigError
 
-__all__ = ["BusAddress", "Layout", "entry_fields", "message_from_entry", "parse_bus_url"]
+__all__ = ["BusAddress", "Layout", "entry_fields", "key_text", "message_from_entry", "parse_bus_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,20 +107,21 @@ def key_text(key: Any) -> bytes:
     return key.encode() if isinstance(key, str) else orjson.dumps(key)
 
 
-def entry_fields(message: Message, symbol: str | None) -> dict[bytes, bytes]:
+def entry_fields(message: Message) -> dict[bytes, bytes]:
     """The stream entry for ``message``."""
     fields = {b"s": b"%d" % message.seq, b"t": b"%d" % _micros(message.time), b"p": message.payload}
     if message.key is not None:
         fields[b"k"] = key_text(message.key)
-    if symbol is not None:
-        fields[b"y"] = symbol.encode()
+    if message.symbol is not None:
+        fields[b"y"] = message.symbol.encode()
     return fields
 
 
 def message_from_entry(topic: str, epoch: str, fields: dict[bytes, bytes]) -> Message:
-    """The :class:`~rxstream.bus.Message` a gateway serves for a stream entry."""
-    payload = fields[b"p"]
+    """The :class:`~rxstream.bus.Message` a gateway serves for a stream entry (no ``value``: it stays encoded)."""
     key = fields.get(b"k")
-    time = datetime.fromtimestamp(int(fields[b"t"]) / 1_000_000, UTC)
-    value = orjson.loads(payload).get("data")
-    return Message(topic, int(fields[b"s"]), epoch, time, key.decode() if key is not None else None, value, payload)
+    symbol = fields.get(b"y")
+    return Message(
+        topic, int(fields[b"s"]), epoch, datetime.fromtimestamp(int(fields[b"t"]) / 1_000_000, UTC),
+        key.decode() if key is not None else None, fields[b"p"], symbol.decode() if symbol is not None else None,
+    )

@@ -31,11 +31,11 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ..bus import Message, TopicSpec
+from ..bus import Message, TopicSpec, symbol_of
 from ..errors import ConfigError, StreamError
-from ..events import dumps
 from ..health import HealthMonitor
 from ..operators import Backoff
+from ..wire import DataEncoder, encode_data
 from .layout import Layout, entry_fields, key_text
 
 __all__ = ["PUBLISH_STREAM", "RedisPublisher"]
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 PUBLISH_STREAM = "bus_publish"
 """The health stream of the ingest's writes to Redis."""
 
-_Pending = tuple[Message, str | None, str | None]  # message, symbol, exec id
+_Pending = tuple[Message, str | None]  # message, exec id
 
 
 def _body(value: Any) -> Any:
@@ -79,6 +79,7 @@ class RedisPublisher:
         exec_id_limit: int = 100_000,
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] | None = None,
+        encoder: DataEncoder = encode_data,
     ) -> None:
         if buffer_limit < 1 or batch < 1 or history_size < 1 or history_seconds <= 0:
             raise ConfigError("bus", "buffer_limit, batch, history_size and history_seconds must be positive")
@@ -94,6 +95,7 @@ class RedisPublisher:
         self._exec_id_limit = exec_id_limit
         self._backoff = backoff or Backoff(initial=0.1, maximum=5.0)
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._encode = encoder
         self._topics: dict[str, TopicSpec] = {}
         self._unregistered: set[str] = set()
         self._seq: dict[str, int] = {}
@@ -163,17 +165,16 @@ class RedisPublisher:
             first = self._exec_ids[topic][exec_id]
             log.info("redis bus: %s exec id %s is already on the bus as seq %d; not published again",
                      topic, exec_id, first)
-            return Message(topic, first, self.epoch, now, key, value, b"")
+            return Message(topic, first, self.epoch, now, key, b"", symbol_of(value), value)
         seq = self._seq[topic] + 1
         self._seq[topic] = seq
-        body = _body(value)
-        payload = dumps({"type": "data", "topic": topic, "seq": seq, "epoch": self.epoch, "time": now, "data": body})
-        message = Message(topic, seq, self.epoch, now, key, value, payload)
+        payload = self._encode(topic, seq, self.epoch, now, _body(value))
+        message = Message(topic, seq, self.epoch, now, key, payload, symbol_of(value), value)
         if exec_id is not None:
             self._exec_ids.setdefault(topic, {})[exec_id] = seq
-        self._pending.append((message, _attr(value, "symbol"), exec_id))
+        self._pending.append((message, exec_id))
         if len(self._pending) > self._buffer_limit:
-            lost, _, _ = self._pending.popleft()
+            lost, _ = self._pending.popleft()
             self.dropped += 1
             if self.health is not None:
                 self.health.record_error(PUBLISH_STREAM, f"buffer full: dropped {lost.topic} #{lost.seq}")
@@ -206,6 +207,10 @@ class RedisPublisher:
     def since(self, topic: str, seq: int) -> list[Message] | None:
         """Not served by the writer: gateways resume clients from Redis."""
         return None
+
+    def recent(self, topic: str, *, count: int | None = None, seconds: float | None = None) -> list[Message]:
+        """Not served by the writer: gateways rewind clients from Redis."""
+        return []
 
     @property
     def queued(self) -> int:
@@ -272,9 +277,9 @@ class RedisPublisher:
             spec = self._topics[name]
             pipe.hset(layout.topics, name, orjson.dumps({"policy": spec.policy, "history": spec.history}))
         last: dict[str, int] = {}
-        for message, symbol, exec_id in batch:
+        for message, exec_id in batch:
             topic = message.topic
-            fields = entry_fields(message, symbol)
+            fields = entry_fields(message)
             pipe.xadd(layout.stream(topic), fields, maxlen=self._history_size, approximate=True)
             if self._topics[topic].policy == "state":
                 pipe.hset(layout.latest(topic), key_text(message.key), _pack(fields))
