@@ -11,7 +11,9 @@ The tree::
     ├── ProtocolError          a peer broke a protocol: a WebSocket client, or a TWS socket
     │                          (``tws.*`` codes); carries a code
     │   └── AuthError          a token is missing, bad or expired
-    └── SourceConnectionError  a broker connection could not be made (names host and port)
+    ├── SourceConnectionError  a broker connection could not be made (names host and port)
+    ├── BrokerLibraryMissing   neither ib_insync nor ib_async is installed (also an ImportError)
+    └── OrderError             an order cannot be placed as asked (unknown symbol, bad side or quantity)
 
 Each carries the structured parts of its message as attributes, so code can
 react to *what* went wrong without parsing strings.
@@ -21,7 +23,9 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "BrokerLibraryMissing",
     "ConfigError",
+    "OrderError",
     "PipelineLoadError",
     "ProtocolError",
     "RxstreamError",
@@ -107,3 +111,11 @@ class SourceConnectionError(RxstreamError):
         self.port = port
         self.reason = reason
         super().__init__(f"cannot connect to {host}:{port}: {reason}")
+
+
+class BrokerLibraryMissing(RxstreamError, ImportError):
+    """The IBKR feed was asked for, but neither ib_insync nor ib_async is installed."""
+
+
+class OrderError(RxstreamError, ValueError):
+    """An order cannot be placed as asked: a symbol not configured, a side not BUY/SELL, a quantity <= 0."""
