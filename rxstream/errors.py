@@ -12,6 +12,7 @@ The tree::
     │                          (``tws.*`` codes); carries a code
     │   └── AuthError          a token is missing, bad or expired
     ├── SourceConnectionError  a broker connection could not be made (names host and port)
+    ├── ClientClosed           a StreamClient stopped for good (closed, or a close code it must not retry)
     ├── BrokerLibraryMissing   neither ib_insync nor ib_async is installed (also an ImportError)
     └── OrderError             an order cannot be placed as asked (unknown symbol, bad side or quantity)
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BrokerLibraryMissing",
+    "ClientClosed",
     "ConfigError",
     "OrderError",
     "PipelineLoadError",
@@ -111,6 +113,16 @@ class SourceConnectionError(RxstreamError):
         self.port = port
         self.reason = reason
         super().__init__(f"cannot connect to {host}:{port}: {reason}")
+
+
+class ClientClosed(RxstreamError):
+    """A :class:`rxstream.client.StreamClient` stopped for good: closed by you, or by the server with
+    ``code`` (a close code it must not retry, such as 4001); ``reason`` says which."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"connection closed ({code}): {reason}")
 
 
 class BrokerLibraryMissing(RxstreamError, ImportError):
