@@ -45,6 +45,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from ..conditions import Conditions
+from ..errors import UsageError
 from ..events import Fill
 from .api import IB, LIBRARY, Contract, Position, Ticker, Trade
 from .api import CommissionReport as IBCommissionReport
@@ -171,7 +172,7 @@ class IBKRFeed:
     async def start(self, ctx: FeedContext) -> None:
         """Register the health streams and start the connection supervisor (returns at once)."""
         if self._run is not None or self._stopped:
-            raise RuntimeError(f"feed {self.name} already started")
+            raise UsageError(f"feed {self.name}", "already started")
         cfg = self.config
         health = FeedHealth(ctx.health, cfg.health_prefix)
         policy = ErrorPolicy()
