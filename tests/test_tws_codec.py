@@ -176,6 +176,8 @@ class _Recorder:
     class ib:
         TimezoneTWS = ""
 
+    defaultTimezone = UTC  # ib_async's decoder reads it
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
@@ -184,7 +186,7 @@ class _Recorder:
 
 
 def _decode(fields: list[Any]) -> tuple[str, tuple[Any, ...]]:
-    from ib_insync.decoder import Decoder as IBDecoder
+    from rxstream.ibkr.api import Decoder as IBDecoder
 
     recorder = _Recorder()
     decoder = IBDecoder(recorder, m.SERVER_VERSION)  # type: ignore[arg-type]
@@ -295,9 +297,9 @@ def test_ib_time_is_explicit_utc() -> None:
 def test_tick_frames_equal_the_framed_messages(quote: tuple[Any, ...]) -> None:
     bid, ask, last, bid_size, ask_size, last_size, volume = quote
     expected = []
-    for tick_type, price, size in ((1, bid, bid_size), (2, ask, ask_size), (4, last, last_size)):
-        if price is not None:
-            expected.append(m.tick_price(7, tick_type, price, float(size or 0.0)))
+    for tick_type, price, size, unknown in ((1, bid, bid_size, 1), (2, ask, ask_size, 1), (4, last, last_size, 0)):
+        if price is not None:  # a quote side never has size 0 (that means "no quote"); a trade may
+            expected.append(m.tick_price(7, tick_type, price, float(unknown if size is None else size)))
     if volume is not None:
         expected.append(m.tick_size(7, m.TickType.VOLUME, float(volume)))
     assert m.tick_frames(7, *quote) == b"".join(encode_frame(f) for f in expected)

@@ -346,9 +346,9 @@ class TwsSimulator:
     def _tick_messages(req_id: int, t: Tick) -> list[list[Any]]:
         out = []
         if t.bid is not None:
-            out.append(m.tick_price(req_id, m.TickType.BID, t.bid, t.bid_size or 0.0))
+            out.append(m.tick_price(req_id, m.TickType.BID, t.bid, 1.0 if t.bid_size is None else t.bid_size))
         if t.ask is not None:
-            out.append(m.tick_price(req_id, m.TickType.ASK, t.ask, t.ask_size or 0.0))
+            out.append(m.tick_price(req_id, m.TickType.ASK, t.ask, 1.0 if t.ask_size is None else t.ask_size))
         if t.last is not None:
             out.append(m.tick_price(req_id, m.TickType.LAST, t.last, t.last_size or 0.0))
         if t.volume is not None:
