@@ -46,6 +46,8 @@ class Listener:
         """The connection tasks (and any spawned by :meth:`spawn`) still running."""
         self.connections = 0
         self.refused = 0
+        self.stalled_reads = 0
+        """Reads that arrived while stalled (held unanswered until the stall ends)."""
 
     @property
     def port(self) -> int:
@@ -142,7 +144,9 @@ class Listener:
                 data = await reader.read(65536)
                 if not data:
                     break
-                if not self._running.is_set():  # stalled: the request waits unread
+                if not self._running.is_set():  # stalled: the request waits unanswered
+                    self.stalled_reads += 1
+                    self._notify()
                     await self._running.wait()
                 decoder.receive_data(data)
                 for event in decoder.events_received():

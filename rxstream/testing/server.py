@@ -262,18 +262,26 @@ class TwsSimulator:
         self._listener.refuse(times=times, seconds=seconds)
 
     def stall(self, seconds: float) -> None:
-        """Go silent for ``seconds``: sockets stay open, but no request is read or answered and no
-        tick is streamed (as a hung TWS); :meth:`push_tick` and :meth:`send_error` still send."""
+        """Go silent for ``seconds``: sockets stay open, but no request is answered and no tick is
+        streamed (as a hung TWS); :meth:`push_tick` and :meth:`send_error` still send."""
         if self._stall_handle is not None:
             self._stall_handle.cancel()
         self._running.clear()
-        self._stall_handle = asyncio.get_running_loop().call_later(seconds, self._resume)
+        self._stall_handle = asyncio.get_running_loop().call_later(seconds, self.resume)
         self._conditions.notify()
 
-    def _resume(self) -> None:
-        self._stall_handle = None
+    def resume(self) -> None:
+        """End a :meth:`stall` now: held requests are answered and streaming goes on."""
+        if self._stall_handle is not None:
+            self._stall_handle.cancel()
+            self._stall_handle = None
         self._running.set()
         self._conditions.notify()
+
+    @property
+    def stalled_reads(self) -> int:
+        """Reads from clients that arrived during a stall (answered when it ends)."""
+        return self._listener.stalled_reads
 
     def send_error(self, code: int, message: str | None = None, *, req_id: int = -1) -> int:
         """Send ERR_MSG ``code`` (with TWS's text unless ``message``) to every ready client; returns how many."""
