@@ -4,8 +4,9 @@ Pure and synchronous: no sockets, no asyncio, no wire format. The TWS shell
 (:mod:`rxstream.testing.server`) turns what it returns into TWS messages.
 
 * Market orders fill at once at the current quote: buys at the ask, sells at
-  the bid (when that side is missing: the mid, the last, then the other side;
-  1.0 for forex and 100.0 for stocks when nothing was quoted yet).
+  the bid (when that side is missing: the mid, the last, then the other side).
+  Before any quote, the ``reference`` quote (the tick file at the simulator's
+  clock), else 1.0 for forex and 100.0 for stocks.
 * Limit orders fill at once when marketable, else rest until a quote makes
   them marketable (:meth:`Broker.quote` returns those fills) or they are
   cancelled.
@@ -155,6 +156,8 @@ class Broker:
         commission: ``(contract, quantity, price) -> commission``.
         clock: the time stamped on executions (default: now, UTC, whole seconds).
         exec_prefix: the first part of every execution id (unique per simulator run).
+        reference: the quote of a symbol nothing was pushed for yet (the simulator's tick history at its
+            clock), before falling back to :data:`DEFAULT_PRICES`.
     """
 
     def __init__(
@@ -166,12 +169,14 @@ class Broker:
         commission: Callable[[ContractSpec, float, float], float] = default_commission,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC).replace(microsecond=0),
         exec_prefix: str = "0000abcd",
+        reference: Callable[[str], Tick | None] = lambda symbol: None,
     ) -> None:
         self.account = account
         self.cash = cash
         self.commission = commission
         self.clock = clock
         self.exec_prefix = exec_prefix
+        self.reference = reference
         self._holdings: dict[tuple[str, str], Holding] = {}
         self._quotes: dict[str, Tick] = {}
         self._resting: dict[tuple[int, int], Order] = {}
@@ -206,7 +211,7 @@ class Broker:
 
     def price(self, contract: ContractSpec, action: str | None = None) -> float:
         """What ``action`` would fill at now (``None``: the mark, for valuing positions)."""
-        q = self._quotes.get(contract.symbol)
+        q = self._quotes.get(contract.symbol) or self.reference(contract.symbol)
         if q is not None:
             side = q.ask if action == "BUY" else q.bid if action == "SELL" else q.mid
             for price in (side, q.mid, q.last, q.bid, q.ask):
@@ -237,7 +242,7 @@ class Broker:
             rate_init, rate_maint = MARGIN_RATES.get(contract.sec_type, (1.0, 1.0))
             init += value * rate_init
             maint += value * rate_maint
-        return Margin(round(init, 2), round(maint, 2), round(self.net_liquidation(account), 2))
+        return Margin(init, maint, self.net_liquidation(account))
 
     def net_liquidation(self, account: str) -> float:
         """Cash plus the market value of every position of ``account``."""
@@ -256,8 +261,8 @@ class Broker:
             ("CashBalance", round(self.cash, 2), "USD"),
             ("EquityWithLoanValue", round(net, 2), "USD"),
             ("GrossPositionValue", round(gross, 2), "USD"),
-            ("InitMarginReq", m.init, "USD"),
-            ("MaintMarginReq", m.maint, "USD"),
+            ("InitMarginReq", round(m.init, 2), "USD"),
+            ("MaintMarginReq", round(m.maint, 2), "USD"),
             ("AvailableFunds", round(net - m.init, 2), "USD"),
             ("ExcessLiquidity", round(net - m.maint, 2), "USD"),
             ("BuyingPower", round((net - m.init) * 4, 2), "USD"),
@@ -307,7 +312,7 @@ class Broker:
         signed = order.quantity if order.action == "BUY" else -order.quantity
         before = self.margin(order.account)
         after = self.margin(order.account, (order.contract, signed))
-        return before, after._replace(equity_with_loan=round(before.equity_with_loan - commission, 2)), commission
+        return before, after._replace(equity_with_loan=before.equity_with_loan - commission), commission
 
     def fill(self, order: Order, price: float | None = None) -> ExecRecord:
         """Execute ``order`` now, at ``price`` or the quote, whatever its type (a manual TWS fill)."""

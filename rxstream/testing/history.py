@@ -303,6 +303,15 @@ class TickHistory:
         ends = [times[-1] for times in self._times.values() if times]
         return max(ends) if ends else None
 
+    def last(self, symbol: str) -> Tick | None:
+        """``symbol``'s latest tick at or before :meth:`now` (the market on the simulator's clock)."""
+        now = self.now()
+        times = self._times.get(symbol)
+        if now is None or not times:
+            return None
+        at = bisect.bisect_right(times, now)
+        return self._ticks[symbol][at - 1] if at else None
+
     def first(self, symbol: str) -> datetime | None:
         """The time of ``symbol``'s first tick."""
         self._load()

@@ -335,10 +335,8 @@ def _margins(what_if: tuple[Margin, Margin, float] | None) -> list[Any]:
         return [""] * 14
     before, after, commission = what_if
     change = [after.init - before.init, after.maint - before.maint, after.equity_with_loan - before.equity_with_loan]
-    return [
-        before.init, before.maint, before.equity_with_loan, *(round(c, 2) for c in change),
-        after.init, after.maint, after.equity_with_loan, commission, commission, commission, "USD", "",
-    ]
+    amounts = [*before, *change, *after]
+    return [*(round(a, 2) for a in amounts), commission, commission, commission, "USD", ""]
 
 
 def tick_snapshot_end(req_id: int) -> Fields:

@@ -124,12 +124,13 @@ class TwsSimulator:
         self._ticks = ticks
         held = list(DEFAULT_POSITIONS if positions is None else positions)
         self._contracts = ContractBook(["EURUSD", "AAPL", *symbols, *(p.symbol for p in held)])
+        self._history = TickHistory(ticks)
         self.broker = Broker(
             account, [(p.account, self.contract(p.symbol), p.quantity, p.avg_cost) for p in held],
             cash=cash, commission=commission, exec_prefix=f"{int(time.time()) & 0xFFFFFFFF:08x}",
+            reference=self._history.last,
         )
         """The orders, fills and positions (pure; see :mod:`rxstream.testing.broker`)."""
-        self._history = TickHistory(ticks)
         self._held_client_ids: set[int] = set()
         self._subscribed = asyncio.Event()
         self._handlers = Handlers(
