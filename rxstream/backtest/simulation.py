@@ -15,7 +15,6 @@ from ..engine import Engine
 from ..errors import ConfigError, StreamError, TickFileError
 from ..events import Bar, Event, Fill, Signal, Tick
 from ..operators import ohlc
-from ..operators._ohlc import window_start
 from ..pipelines import load_pipelines
 from ..replay import ReplayScheduler, replay_virtual
 from ..tickfile import ReadStats, read_events
@@ -74,7 +73,7 @@ class _Tracker:
         self.last_time = time
         end = self.minute_end
         if end is None or time >= end:
-            self.minute_end = window_start(time, _MINUTE) + _MINUTE
+            self.minute_end = time.replace(second=0, microsecond=0) + _MINUTE
             self.record(time)
         else:
             self.record(time, replace=True)
