@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiohttp import web
 
+from .addresses import bind_listening
 from .autotrade import SignalTrader
-from .gateway.app import create_app, engine_backend
+from .errors import ConfigError
+from .gateway.app import create_app
 from .settings import Settings
+from .shutdown import stop_on_signals
 from .testing.server import TwsSimulator
 from .tickfile import bundled_session, read_events, symbols_in
+from .wiring import engine_backend
 
 __all__ = ["run_demo"]
 
@@ -49,6 +53,25 @@ rxstream demo — {url}
 
   Ctrl-C stops everything.
 """
+
+
+class _CancelledConnect(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "CancelledError" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_cancelled_connect() -> Iterator[None]:
+    """The broker library logs a connect it was cancelled in as an error; when stopping, that cancel is ours."""
+    loggers = [logging.getLogger(f"{library}.client") for library in ("ib_insync", "ib_async")]
+    quiet = _CancelledConnect()
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
 
 
 async def run_demo(
@@ -72,23 +95,21 @@ async def run_demo(
         ready: called with the dashboard URL and the simulator's port once everything listens.
     """
     path = file or bundled_session()
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+    stop = stop if stop is not None else stop_on_signals()
+    sockets = bind_listening(host, port)  # a busy port stops here, before the simulator or the feed start
     symbols = symbols_in(path) or ["EURUSD"]
     async with TwsSimulator(lambda: read_events(path), speed=speed, loop=True, symbols=symbols) as sim:
         settings = Settings(host=host, port=port, ibkr=f"127.0.0.1:{sim.port}", symbols=tuple(symbols))
-        engine = engine_backend(settings)
-        broker = next(feed for feed in engine.feeds if feed.name == "ibkr")  # type: ignore[attr-defined]
-        engine.feeds.append(SignalTrader(broker.place_market_order, quantity=quantity))  # type: ignore[attr-defined]
-        runner = web.AppRunner(create_app(settings, backend=engine), handle_signals=False)
+        backend = engine_backend(settings)
+        broker = backend.ibkr
+        if broker is None:  # settings.ibkr is set just above
+            raise ConfigError("ibkr", "the demo needs the IBKR feed")
+        backend.add_feed(SignalTrader(broker.place_market_order, quantity=quantity))
+        runner = web.AppRunner(create_app(settings, backend=backend), handle_signals=False)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
+            for sock in sockets:
+                await web.SockSite(runner, sock).start()
             bound = runner.addresses[0][1] if runner.addresses else port
             url = f"http://{host}:{bound}/"
             if ready is not None:
@@ -97,5 +118,6 @@ async def run_demo(
                 print(GUIDE.format(url=url, speed=speed, sim_port=sim.port), flush=True)
             await stop.wait()
         finally:
-            await runner.cleanup()
+            with _quiet_cancelled_connect():
+                await runner.cleanup()
 
