@@ -43,7 +43,7 @@ from .errors import StreamError
 from .feed import Feed, FeedContext
 from .health import HealthMonitor
 from .hub import Hub
-from .operators import Backoff, monitor, retry_with_backoff
+from .operators import Backoff, retry_with_backoff
 from .pipelines import Pipeline, PipelineContext, load_pipelines
 
 __all__ = ["HEALTH_TOPIC", "STANDARD_SOURCES", "Engine"]
@@ -259,9 +259,8 @@ class Engine:
             log.exception("pipeline %s%s failed to build", name, where)
             self.health.mark_down(name, f"failed to build: {type(error).__name__}: {error}")
             return
-        guarded = stream.pipe(
-            monitor(self.health, name),
-            retry_with_backoff(self.backoff, health=self.health, stream=name, scheduler=self.scheduler),
+        guarded = stream.pipe(  # the health tap and the retry in one stage: one call per value
+            retry_with_backoff(self.backoff, health=self.health, stream=name, scheduler=self.scheduler, record=True),
         )
 
         def gave_up(error: Exception) -> None:

@@ -53,7 +53,7 @@ pytestmark = pytest.mark.browser
 WAIT = 10_000  # ms: the longest any page condition may take
 SYMBOLS = {"GBPUSD": 1.2712, "USDJPY": 157.42, "AUDUSD": 0.6571, "USDCHF": 0.8843}
 PRICE_OF = {"EURUSD": 1.1215, **SYMBOLS}
-SETTINGS = Settings(price_update_interval=0.25, portfolio_update_interval=0.25, close_timeout=2.0)
+SETTINGS = Settings(close_timeout=2.0)
 
 LIVE = '#conn[data-state="live"]'
 NOT_LIVE = '#conn:not([data-state="live"])'
