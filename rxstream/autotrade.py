@@ -111,7 +111,7 @@ class SignalTrader:
         if self.pipeline not in ctx.outputs:
             raise StreamError(self.name, f"there is no pipeline {self.pipeline!r} to trade")
         self._health = ctx.health
-        self._health.register(self.name)
+        self._health.register(self.name, stale_after=None)  # orders follow signals, which may be quiet for hours
         self._subscription = ctx.outputs[self.pipeline].subscribe(self.on_signal)
 
     async def stop(self) -> None:

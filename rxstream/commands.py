@@ -19,6 +19,7 @@ from .events import Event, dumps
 from .importers import import_csv
 from .pipelines import load_pipelines, parse_settings
 from .replay import ReplayFeed, ReplayScheduler, replay_virtual
+from .shutdown import reader_left
 from .tickfile import ReadStats, encode_event, encode_header, read_events
 
 __all__ = ["register_offline"]
@@ -52,14 +53,20 @@ def register_offline(subparsers: Any) -> None:
         help="convert a provider CSV (histdata, truefx) into a tick file",
         description="Convert a histdata.com (EST, no DST) or TrueFX (ISO with offset) quote CSV into a tick file.",
     )
-    importer.add_argument("csv", type=Path)
+    importer.add_argument("csv", type=Path, help="the provider's quote CSV (histdata.com or TrueFX)")
     importer.add_argument("-o", "--out", type=Path, required=True, help="tick file to write (.gz compresses)")
     importer.add_argument("--symbol", default=None, help="symbol (default: from the file name)")
     importer.add_argument("--format", choices=("histdata", "truefx"), default=None, help="default: detected")
     importer.set_defaults(func=_import_csv)
 
-    listing = subparsers.add_parser("pipelines", help="list the pipelines a folder declares")
-    listing.add_argument("--pipelines", type=Path, default=None)
+    listing = subparsers.add_parser(
+        "pipelines",
+        help="list the pipelines a folder declares",
+        description="List the pipelines a folder declares: name, topic, policy, sources and description.",
+    )
+    listing.add_argument(
+        "--pipelines", type=Path, default=None, help="pipelines folder (default ./pipelines, else the bundled ones)"
+    )
     listing.set_defaults(func=_list_pipelines)
 
     full = subparsers.add_parser(
@@ -69,8 +76,8 @@ def register_offline(subparsers: Any) -> None:
         "streams the bundled real EUR/USD session, the IBKR adapter reads it over ib_insync, the example "
         "evaluator's signals are traded on the simulator and the fills come back as trades.",
     )
-    full.add_argument("--host", default="127.0.0.1")
-    full.add_argument("--port", type=int, default=8080)
+    full.add_argument("--host", default="127.0.0.1", help="address the dashboard listens on (default 127.0.0.1)")
+    full.add_argument("--port", type=int, default=8080, help="port of the dashboard (default 8080; 0 picks a free one)")
     full.add_argument("--speed", type=float, default=120.0, help="replay speed (120 = two minutes per second)")
     full.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled session)")
     full.set_defaults(func=_demo)
@@ -78,6 +85,8 @@ def register_offline(subparsers: Any) -> None:
     demo = subparsers.add_parser(
         "top",
         help="watch the standard pipelines over a paced replay, live in the terminal",
+        description="Replay a tick file at a pace and show prices, signals and stream health live in the "
+        "terminal; Ctrl-C stops.",
     )
     demo.add_argument("--speed", type=float, default=60.0, help="replay speed (60 = a minute per second)")
     demo.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled session)")
@@ -193,11 +202,32 @@ def _line(value: Any) -> bytes:
     return dumps(value) + b"\n"
 
 
+class _ReaderLeft(BaseException):
+    """Raised when stdout's reader left (``| head``): a ``BaseException``, like ``KeyboardInterrupt``,
+    so that it ends the replay through the pipelines' per-subscriber error isolation."""
+
+
+class _Stdout:
+    """``stdout`` for the replay's output, ending the replay when its reader leaves."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._stream.write(data)
+        except BrokenPipeError:
+            raise _ReaderLeft from None
+
+
 @contextlib.contextmanager
 def _output(path: Path | None) -> Iterator[IO[bytes]]:
     if path is None:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
+        try:
+            yield _Stdout(sys.stdout.buffer)  # type: ignore[misc]
+            sys.stdout.buffer.flush()
+        except (_ReaderLeft, BrokenPipeError):
+            reader_left()
         return
     if path.suffix == ".gz":
         import gzip
@@ -211,6 +241,8 @@ def _output(path: Path | None) -> Iterator[IO[bytes]]:
 
 def _import_csv(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
+    if not args.csv.is_file():
+        return _fail(console, f"{args.csv}: no such file")
     try:
         count = import_csv(args.csv, args.out, symbol=args.symbol, fmt=args.format)
     except TickFileError as error:
@@ -236,12 +268,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.speed <= 0:
         return _fail(Console(stderr=True), f"--speed must be positive, got {args.speed}")
-    try:
-        asyncio.run(run_demo(host=args.host, port=args.port, speed=args.speed, file=args.file))
-    except OSError as error:
-        return _fail(Console(stderr=True), f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
-    except KeyboardInterrupt:
-        pass
+    # A busy port is a ConfigError and Ctrl-C before the signal handler is up a KeyboardInterrupt:
+    # rxstream.cli.main turns both into one line.
+    asyncio.run(run_demo(host=args.host, port=args.port, speed=args.speed, file=args.file))
     return 0
 
 

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiohttp import web
 
+from .addresses import bind_listening
 from .autotrade import SignalTrader
 from .errors import ConfigError
 from .gateway.app import create_app
 from .settings import Settings
+from .shutdown import stop_on_signals
 from .testing.server import TwsSimulator
 from .tickfile import bundled_session, read_events, symbols_in
 from .wiring import engine_backend
@@ -53,6 +55,25 @@ rxstream demo — {url}
 """
 
 
+class _CancelledConnect(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "CancelledError" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_cancelled_connect() -> Iterator[None]:
+    """The broker library logs a connect it was cancelled in as an error; when stopping, that cancel is ours."""
+    loggers = [logging.getLogger(f"{library}.client") for library in ("ib_insync", "ib_async")]
+    quiet = _CancelledConnect()
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
+
+
 async def run_demo(
     *,
     host: str = "127.0.0.1",
@@ -74,12 +95,8 @@ async def run_demo(
         ready: called with the dashboard URL and the simulator's port once everything listens.
     """
     path = file or bundled_session()
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+    stop = stop if stop is not None else stop_on_signals()
+    sockets = bind_listening(host, port)  # a busy port stops here, before the simulator or the feed start
     symbols = symbols_in(path) or ["EURUSD"]
     async with TwsSimulator(lambda: read_events(path), speed=speed, loop=True, symbols=symbols) as sim:
         settings = Settings(host=host, port=port, ibkr=f"127.0.0.1:{sim.port}", symbols=tuple(symbols))
@@ -91,8 +108,8 @@ async def run_demo(
         runner = web.AppRunner(create_app(settings, backend=backend), handle_signals=False)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
+            for sock in sockets:
+                await web.SockSite(runner, sock).start()
             bound = runner.addresses[0][1] if runner.addresses else port
             url = f"http://{host}:{bound}/"
             if ready is not None:
@@ -101,5 +118,6 @@ async def run_demo(
                 print(GUIDE.format(url=url, speed=speed, sim_port=sim.port), flush=True)
             await stop.wait()
         finally:
-            await runner.cleanup()
+            with _quiet_cancelled_connect():
+                await runner.cleanup()
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .addresses import parse_address
 from .errors import ConfigError
 
 __all__ = ["Settings"]
@@ -39,7 +40,7 @@ def _opt(default: Any, help_: str, *, minimum: float | None = None, choices: tup
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything ``rxstream serve`` can be told; defaults from DESIGN.md section 2."""
+    """Everything ``rxstream serve`` can be told; defaults as in docs/configuration.md."""
 
     host: str = _opt("127.0.0.1", "address to listen on")
     port: int = _opt(8080, "port to listen on", minimum=0)
@@ -64,7 +65,12 @@ class Settings:
     close_timeout: float = _opt(5.0, "seconds to wait for a closing handshake before dropping the socket",
                                 minimum=0.01)
     error_threshold: int = _opt(10, "consecutive errors after which a stream is unhealthy", minimum=1)
-    stale_after: float = _opt(300.0, "seconds without an update after which a stream is unhealthy", minimum=0.001)
+    stale_after: float = _opt(300.0, "seconds without an update after which a stream that should tick is unhealthy",
+                              minimum=0.001)
+    stream_stale_after: tuple[str, ...] = _opt(
+        (), "per-stream staleness over what the pipeline declares: NAME=SECONDS or NAME=never, "
+        "e.g. portfolio_updates=3600,signals=never"
+    )
     health_interval: float = _opt(1.0, "seconds between pushes of changed stream health on the stream_health topic"
                                   " (0: never)", minimum=0.0)
     auth_secret: str | None = _opt(None, "HMAC secret for JWT tokens; set to require a token (never shown)")
@@ -82,7 +88,8 @@ class Settings:
         for f in fields(self):
             _check(f, getattr(self, f.name), "value")
         if self.ibkr is not None:
-            _host_port(self.ibkr)
+            parse_address(self.ibkr)
+        self.stale_overrides()
 
     # --- sources ----------------------------------------------------------------------
 
@@ -141,9 +148,30 @@ class Settings:
         """A copy with ``changes`` (validated)."""
         return dataclasses.replace(self, **changes)
 
+    def stale_overrides(self) -> dict[str, float | None]:
+        """``stream_stale_after`` by stream name: seconds, or None for never stale."""
+        out: dict[str, float | None] = {}
+        for entry in self.stream_stale_after:
+            name, sep, text = entry.partition("=")
+            name, text = name.strip(), text.strip().lower()
+            if not sep or not name:
+                raise ConfigError("stream_stale_after", f"expected NAME=SECONDS or NAME=never, got {entry!r}")
+            if text in ("never", "none"):
+                out[name] = None
+                continue
+            try:
+                seconds = float(text)
+            except ValueError:
+                seconds = math.nan
+            if not 0 < seconds < 1e9:
+                reason = f"{name}: expected seconds (0 < s < 1e9) or never, got {text!r}"
+                raise ConfigError("stream_stale_after", reason)
+            out[name] = seconds
+        return out
+
     def ibkr_address(self) -> tuple[str, int] | None:
         """``ibkr`` split into host and port."""
-        return _host_port(self.ibkr) if self.ibkr else None
+        return parse_address(self.ibkr) if self.ibkr else None
 
 
 def _flag(name: str) -> str:
@@ -211,13 +239,6 @@ def _check(f: dataclasses.Field[Any], value: Any, where: str) -> None:
         raise ConfigError(f.name, f"expected one of {', '.join(choices)}, got {value!r}")
     if f.name == "port" and value > 65535:
         raise ConfigError(f.name, f"must be at most 65535, got {value!r}")
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError("ibkr", f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
 
 
 def _from_toml(path: Path) -> dict[str, Any]:

@@ -168,6 +168,7 @@ def engine_backend(settings: Settings, *, bus: Bus | None = None) -> EngineBacke
         bus=bus,
         error_threshold=settings.error_threshold,
         stale_after=settings.stale_after,
+        stale_overrides=settings.stale_overrides(),
         history=settings.history_size,
         health_interval=settings.health_interval,
     )

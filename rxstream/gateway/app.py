@@ -30,6 +30,7 @@ from aiohttp.abc import AbstractAccessLogger
 from reactivex.abc import SchedulerBase
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from ..addresses import bind_listening
 from ..backend import STATUS_PIPELINE_SETTINGS, Backend, StaticBackend
 from ..errors import AuthError
 from ..events import dumps
@@ -221,7 +222,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def status(request: web.Request) -> web.Response:
-    """``GET /websocket/status``: the DESIGN.md section 2 document with live stream health."""
+    """``GET /websocket/status``: the status document (docs/operations.md) with live stream health."""
     app = request.app
     settings, broadcaster = app[SETTINGS], app[BROADCASTER]
     backend: Backend = app[BACKEND]  # type: ignore[assignment]
@@ -337,12 +338,14 @@ class _AccessLogger(AbstractAccessLogger):
 def run(settings: Settings, app: web.Application) -> None:
     """Serve ``app`` on ``settings.host``:``settings.port`` until interrupted; ``rxstream serve``."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sockets = bind_listening(settings.host, settings.port)  # a busy port: one ConfigError, before the engine starts
+    port = sockets[0].getsockname()[1]
 
     def listening(_banner: str) -> None:  # run_app calls this once the socket is bound
-        log.info("rxstream serving on http://%s:%d (WebSocket at /ws)", settings.host, settings.port)
+        log.info("rxstream serving on http://%s:%d (WebSocket at /ws)", settings.host, port)
 
     web.run_app(
-        app, host=settings.host, port=settings.port, print=listening,
+        app, sock=sockets, print=listening,
         shutdown_timeout=settings.close_timeout, access_log_class=_AccessLogger,
     )
 

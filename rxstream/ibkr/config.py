@@ -14,19 +14,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from ..addresses import parse_address  # the one HOST:PORT parser, re-exported here
 from ..errors import ConfigError
 from ..operators import Backoff
 from .symbols import parse_symbols
 
 __all__ = ["IBKRConfig", "parse_address"]
-
-
-def parse_address(text: str, *, setting: str = "ibkr") -> tuple[str, int]:
-    """``HOST:PORT`` → ``(host, port)``; raises :class:`~rxstream.errors.ConfigError` naming ``setting``."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(setting, f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True, slots=True)

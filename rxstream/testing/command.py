@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import RxstreamError
+from ..shutdown import stop_on_signals
 from ..tickfile import symbols_in
 from .server import DEFAULT_ACCOUNT, TwsSimulator
 
@@ -69,11 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     path = args.file or bundled_session()
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         await run_simulator(
             path, host=args.host, port=args.port, speed=args.speed, loop=not args.no_loop, account=args.account,
             stop=stop,
