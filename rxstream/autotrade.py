@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from reactivex import abc
 
-from .errors import StreamError
+from .errors import ArgumentError, StreamError
 from .events import Signal
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class SignalTrader:
         min_confidence: float = 0.0,
     ) -> None:
         if quantity <= 0:
-            raise ValueError(f"quantity must be positive, got {quantity}")
+            raise ArgumentError("SignalTrader", f"quantity must be positive, got {quantity}")
         self._place_order = place_order
         self.quantity = quantity
         self.pipeline = pipeline
