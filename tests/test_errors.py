@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from reactivex.scheduler import HistoricalScheduler
 
-import rxstream.errors
 from rxstream import errors
 from rxstream.errors import (
     ArgumentError,
@@ -188,5 +187,5 @@ def test_structured_parts_are_attributes() -> None:
 def test_docstring_examples() -> None:
     import rxstream.addresses
 
-    assert doctest.testmod(rxstream.errors).failed == 0
+    assert doctest.testmod(errors).failed == 0
     assert doctest.testmod(rxstream.addresses).failed == 0
