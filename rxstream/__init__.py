@@ -10,7 +10,7 @@ import typing
 
 if typing.TYPE_CHECKING:
     from .bus import Bus, InMemoryBus, Message, TopicSpec
-    from .engine import STANDARD_SOURCES, Engine, Feed
+    from .engine import STANDARD_SOURCES, Engine
     from .errors import (
         AuthError,
         ConfigError,
@@ -23,6 +23,7 @@ if typing.TYPE_CHECKING:
         ValidationError,
     )
     from .events import Event, Fill, PositionUpdate, Signal, Tick
+    from .feed import Feed, FeedContext
     from .health import HealthMonitor
     from .hub import Hub
     from .pipelines import Pipeline, PipelineContext, load_pipelines
@@ -37,7 +38,6 @@ _HOME = {  # public name -> the module that defines it
     "Message": "bus",
     "TopicSpec": "bus",
     "Engine": "engine",
-    "Feed": "engine",
     "STANDARD_SOURCES": "engine",
     "AuthError": "errors",
     "ConfigError": "errors",
@@ -53,6 +53,8 @@ _HOME = {  # public name -> the module that defines it
     "PositionUpdate": "events",
     "Signal": "events",
     "Tick": "events",
+    "Feed": "feed",
+    "FeedContext": "feed",
     "HealthMonitor": "health",
     "Hub": "hub",
     "Pipeline": "pipelines",
@@ -76,6 +78,7 @@ __all__ = [
     "Engine",
     "Event",
     "Feed",
+    "FeedContext",
     "Fill",
     "HealthMonitor",
     "Hub",

@@ -20,12 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_offline(subparsers)
-    from .gateway.command import register as register_serve
+    from .processes import register as register_serve
     register_serve(subparsers)
     from .testing.command import register as register_sim
     register_sim(subparsers)
     from .ibkr.command import register as register_record
     register_record(subparsers)
+    from .backtest.command import register as register_backtest
+    register_backtest(subparsers)
     return parser
 
 

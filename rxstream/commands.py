@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,12 +29,19 @@ def register_offline(subparsers: Any) -> None:
     """Add the offline subcommands to the ``rxstream`` parser."""
     replay = subparsers.add_parser(
         "replay",
-        help="run a pipeline over a tick file in virtual time",
+        help="run pipelines over a tick file in virtual time",
         description="Run a pipeline over a tick file in virtual time and write its output as JSON Lines "
-        "(a tick file when the output is events). Two runs give byte-identical output.",
+        "(a tick file when the output is events); with several pipelines (or --all), one output whose "
+        "lines each name their topic. Two runs give byte-identical output.",
     )
     replay.add_argument("file", type=Path, help="tick file (.jsonl or .jsonl.gz)")
-    replay.add_argument("--pipeline", required=True, help="pipeline name, e.g. price_updates")
+    chosen = replay.add_mutually_exclusive_group(required=True)
+    chosen.add_argument(
+        "--pipeline", action="append", metavar="NAME",
+        help="pipeline name, e.g. price_updates; repeat it to replay several into one output, "
+        'each line then {"topic": ..., "data": ...}',
+    )
+    chosen.add_argument("--all", action="store_true", help="every pipeline that publishes a topic, in one output")
     replay.add_argument("--pipelines", type=Path, default=None, help="pipelines folder (default ./pipelines)")
     replay.add_argument("--out", type=Path, default=None, help="output file (default stdout; .gz compresses)")
     replay.add_argument("--skip-bad", action="store_true", help="skip bad lines, report how many")
@@ -119,8 +126,11 @@ def _replay(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         pipelines = {p.name: p for p in load_pipelines(args.pipelines)}
-        if args.pipeline not in pipelines:
-            return _fail(console, f"unknown pipeline {args.pipeline!r}; known: {', '.join(sorted(pipelines))}")
+        names: list[str] = [p.name for p in pipelines.values() if p.publish] if args.all else args.pipeline
+        for name in names:
+            if name not in pipelines:
+                return _fail(console, f"unknown pipeline {name!r}; known: {', '.join(sorted(pipelines))}")
+        names = list(dict.fromkeys(names))  # once each, in the order given
         settings = parse_settings(args.set)
         stats = ReadStats()
         events = read_events(args.file, skip_bad=args.skip_bad, stats=stats)
@@ -129,15 +139,26 @@ def _replay(args: argparse.Namespace) -> int:
             if stats.skipped:
                 _note(stats.summary())
             return _fail(console, f"{args.file}: no events")
-        # The pipeline needs every source it reads, and the evaluators that feed them.
-        needed = _with_feeders(pipelines, args.pipeline)
+        # The pipelines need every source they read, and the evaluators that feed them.
+        needed = {p.name: p for name in names for p in _with_feeders(pipelines, name)}
         scheduler = ReplayScheduler(first.time)
-        engine = Engine(pipelines=needed, scheduler=scheduler, settings=settings, publish=False)
+        engine = Engine(pipelines=list(needed.values()), scheduler=scheduler, settings=settings, publish=False)
         engine.start()
+        chosen = " ".join(f"--pipeline {name}" for name in names)
+        failed: list[Exception] = []  # a write that failed (the reader left: `| head`) ends the replay
         with _output(args.out) as out:
-            out.write(encode_header(f"rxstream replay {args.file.name} --pipeline {args.pipeline}"))
-            engine.outputs[args.pipeline].subscribe(lambda value: out.write(_line(value)))
-            replay_virtual(_with_progress(itertools.chain([first], events), stats, console), engine)
+            if len(names) == 1 and not args.all:  # a tick file, as it always was
+                out.write(encode_header(f"rxstream replay {args.file.name} {chosen}"))
+                engine.outputs[names[0]].subscribe(lambda value: out.write(_line(value)), failed.append)
+            else:
+                out.write(dumps({"format": TOPICS_FORMAT, "version": 1,
+                                 "source": f"rxstream replay {args.file.name} {chosen}"}) + b"\n")
+                for name in names:
+                    _write_topic(engine.outputs[name], pipelines[name].topic or name, out, failed.append)
+            replayed = itertools.takewhile(lambda _: not failed, itertools.chain([first], events))
+            replay_virtual(_with_progress(replayed, stats, console), engine)
+            if failed:
+                raise failed[0]
         engine.stop()
     except RxstreamError as error:  # bad file, pipeline or setting: one line naming it
         return _fail(console, str(error))
@@ -146,6 +167,20 @@ def _replay(args: argparse.Namespace) -> int:
         for reason in stats.reasons:
             _note(f"  {reason}")
     return 0
+
+
+TOPICS_FORMAT = "rxstream.topics"
+"""The header's format of a replay of several pipelines: one ``{"topic", "data"}`` object per line."""
+
+
+def _write_topic(output: Any, topic: str, out: IO[bytes], failed: Callable[[Exception], None]) -> None:
+    """Write each value of ``output`` as ``{"topic":...,"data":<its single-pipeline line>}``."""
+    prefix = b'{"topic":' + dumps(topic) + b',"data":'
+
+    def write(value: Any) -> None:
+        out.write(prefix + _line(value)[:-1] + b"}\n")
+
+    output.subscribe(write, failed)
 
 
 def _with_feeders(pipelines: dict[str, Any], name: str) -> list[Any]:

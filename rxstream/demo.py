@@ -27,11 +27,13 @@ from aiohttp import web
 
 from .addresses import bind_listening
 from .autotrade import SignalTrader
-from .gateway.app import create_app, engine_backend
+from .errors import ConfigError
+from .gateway.app import create_app
 from .settings import Settings
 from .shutdown import stop_on_signals
 from .testing.server import TwsSimulator
 from .tickfile import bundled_session, read_events, symbols_in
+from .wiring import engine_backend
 
 __all__ = ["run_demo"]
 
@@ -98,10 +100,12 @@ async def run_demo(
     symbols = symbols_in(path) or ["EURUSD"]
     async with TwsSimulator(lambda: read_events(path), speed=speed, loop=True, symbols=symbols) as sim:
         settings = Settings(host=host, port=port, ibkr=f"127.0.0.1:{sim.port}", symbols=tuple(symbols))
-        engine = engine_backend(settings)
-        broker = next(feed for feed in engine.feeds if feed.name == "ibkr")  # type: ignore[attr-defined]
-        engine.feeds.append(SignalTrader(broker.place_market_order, quantity=quantity))  # type: ignore[attr-defined]
-        runner = web.AppRunner(create_app(settings, backend=engine), handle_signals=False)
+        backend = engine_backend(settings)
+        broker = backend.ibkr
+        if broker is None:  # settings.ibkr is set just above
+            raise ConfigError("ibkr", "the demo needs the IBKR feed")
+        backend.add_feed(SignalTrader(broker.place_market_order, quantity=quantity))
+        runner = web.AppRunner(create_app(settings, backend=backend), handle_signals=False)
         await runner.setup()
         try:
             for sock in sockets:

@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from reactivex import Observable, abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler
@@ -40,12 +40,13 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from .bridge import from_callbacks
 from .bus import Bus, InMemoryBus, TopicSpec
 from .errors import StreamError
+from .feed import Feed, FeedContext
 from .health import HealthMonitor
 from .hub import Hub
-from .operators import Backoff, monitor, retry_with_backoff
+from .operators import Backoff, retry_with_backoff
 from .pipelines import Pipeline, PipelineContext, load_pipelines
 
-__all__ = ["HEALTH_TOPIC", "STANDARD_SOURCES", "Engine", "Feed"]
+__all__ = ["HEALTH_TOPIC", "STANDARD_SOURCES", "Engine"]
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +59,6 @@ HEALTH_TOPIC = "stream_health"
 
 def _stream_of(entry: dict[str, Any]) -> str:
     return entry["stream"]  # type: ignore[no-any-return]
-
-
-class Feed(Protocol):
-    """Something that pushes events into an engine's sources while it runs (a replay, a broker)."""
-
-    name: str
-
-    async def start(self, engine: Engine) -> None:
-        """Begin pushing into ``engine.sources``; called once the pipelines are subscribed."""
-
-    async def stop(self) -> None:
-        """Stop pushing and release everything (sockets, tasks, callbacks)."""
 
 
 class Engine:
@@ -185,9 +174,10 @@ class Engine:
     async def __aenter__(self) -> Engine:
         self.loop = asyncio.get_running_loop()
         self.start()
+        context = self.feed_context()
         for feed in self.feeds:
             try:
-                await feed.start(self)
+                await feed.start(context)
             except Exception as error:
                 log.exception("feed %s failed to start", feed.name)
                 self.health.mark_down(feed.name, f"failed to start: {error}")  # type: ignore[union-attr]
@@ -207,6 +197,12 @@ class Engine:
         self.stop()
 
     # --- wiring ---------------------------------------------------------------------
+
+    def feed_context(self) -> FeedContext:
+        """What a feed may use of this started engine: hubs, health, clock and loop."""
+        if not self.running or self.health is None or self.scheduler is None:
+            raise RuntimeError("start the engine before handing its context to a feed")
+        return FeedContext(self.sources, self.outputs, self.health, self.scheduler, self.loop)
 
     def bridge(
         self,
@@ -270,9 +266,8 @@ class Engine:
             log.exception("pipeline %s%s failed to build", name, where)
             self.health.mark_down(name, f"failed to build: {type(error).__name__}: {error}")
             return
-        guarded = stream.pipe(
-            monitor(self.health, name),
-            retry_with_backoff(self.backoff, health=self.health, stream=name, scheduler=self.scheduler),
+        guarded = stream.pipe(  # the health tap and the retry in one stage: one call per value
+            retry_with_backoff(self.backoff, health=self.health, stream=name, scheduler=self.scheduler, record=True),
         )
 
         def gave_up(error: Exception) -> None:

@@ -15,7 +15,8 @@ The tree::
     ├── ProtocolError          a peer broke a protocol: a WebSocket client, or a TWS socket
     │                          (``tws.*`` codes); carries a code
     │   └── AuthError          a token is missing, bad or expired
-    └── SourceConnectionError  a broker connection could not be made (names host and port)
+    ├── SourceConnectionError  a broker connection could not be made (names host and port)
+    └── ClientClosed           a StreamClient stopped for good (closed, or a close code it must not retry)
 
 Each carries the structured parts of its message as attributes, so code can
 react to *what* went wrong without parsing strings. A mistake in how rxstream is
@@ -32,6 +33,7 @@ __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
     "AuthError",
+    "ClientClosed",
     "ConfigError",
     "PipelineLoadError",
     "ProtocolError",
@@ -155,3 +157,13 @@ class UsageError(RxstreamError, RuntimeError):
         self.subject = subject
         self.reason = reason
         super().__init__(f"{subject}: {reason}")
+
+
+class ClientClosed(RxstreamError):
+    """A :class:`rxstream.client.StreamClient` stopped for good: closed by you, or by the server with
+    ``code`` (a close code it must not retry, such as 4001); ``reason`` says which."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"connection closed ({code}): {reason}")

@@ -19,36 +19,14 @@ from typing import Any, Generic, TypeVar, cast
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
-from reactivex.internal.basic import default_error, noop
+
+from .direct import observer_functions
 
 __all__ = ["Hub"]
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-
-class _Direct:
-    """A hub subscriber: ``on_next`` is the subscriber's own function; ending detaches it."""
-
-    __slots__ = ("_on_completed", "_on_error", "detach", "on_next")
-
-    def __init__(self, on_next: Callable[[Any], Any], on_error: Callable[[Exception], None],
-                 on_completed: Callable[[], None]) -> None:
-        self.on_next = on_next
-        self._on_error = on_error
-        self._on_completed = on_completed
-        self.detach: Callable[[], None] = noop
-
-    def on_error(self, error: Exception) -> None:
-        self.detach()
-        self.on_next = noop
-        self._on_error(error)
-
-    def on_completed(self) -> None:
-        self.detach()
-        self.on_next = noop
-        self._on_completed()
 
 
 class Hub(Observable[_T], Generic[_T]):
@@ -91,10 +69,7 @@ class Hub(Observable[_T], Generic[_T]):
         against values after the end; a hub removes a subscriber when it ends,
         so here ``on_next`` is called directly.
         """
-        if on_next is not None and callable(getattr(on_next, "on_next", None)):
-            observer = on_next
-            on_next, on_error, on_completed = observer.on_next, observer.on_error, observer.on_completed  # type: ignore[union-attr]
-        direct = _Direct(cast(Callable[[Any], Any], on_next or noop), on_error or default_error, on_completed or noop)
+        direct = observer_functions(on_next, on_error, on_completed)
         subscription = self._subscribe_core(cast(abc.ObserverBase[_T], direct))
         direct.detach = subscription.dispose
         return subscription

@@ -23,25 +23,25 @@ stops with :class:`~rxstream.errors.StreamError`. Paced replay always clamps
 
 from __future__ import annotations
 
-import heapq
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
-from reactivex import abc, typing
-from reactivex.internal import PriorityQueue
-from reactivex.scheduler import HistoricalScheduler
+from reactivex import abc
 
 from .errors import StreamError
 from .events import Event
 from .hub import Hub
 from .tickfile import ReadStats, bundled_session, read_events
+from .virtualtime import ReplayScheduler
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .feed import FeedContext
 
 __all__ = ["SOURCE_OF", "ReplayFeed", "ReplayScheduler", "ReplayStats", "replay_virtual"]
 
@@ -53,112 +53,24 @@ SOURCE_OF: dict[str, str] = {"tick": "ticks", "position": "positions", "fill": "
 BackwardsPolicy = Literal["clamp", "drop", "error"]
 
 
-class _Timer(abc.DisposableBase):
-    """A scheduled action: a lighter ``ScheduledItem`` (no lock, no per-run allocations)."""
-
-    __slots__ = ("action", "cancelled", "duetime", "result", "scheduler", "state")
-
-    def __init__(self, scheduler: ReplayScheduler, state: Any, action: Any, duetime: datetime) -> None:
-        self.scheduler = scheduler
-        self.state = state
-        self.action = action
-        self.duetime = duetime
-        self.cancelled = False
-        self.result: Any = None
-
-    def invoke(self) -> None:
-        self.result = self.action(self.scheduler, self.state)
-
-    def is_cancelled(self) -> bool:
-        return self.cancelled
-
-    def dispose(self) -> None:
-        self.cancelled = True
-        if isinstance(self.result, abc.DisposableBase):
-            self.result.dispose()
-
-
-class _TimerHeap(PriorityQueue[_Timer]):
-    """The timer queue, keyed by ``(duetime, arrival)`` tuples that compare in C.
-
-    reactivex's own queue orders items through a Python ``__lt__``: several
-    times slower on a replay's hot path. Same interface, same order.
-    """
-
-    items: list[tuple[datetime, int, _Timer]]  # type: ignore[assignment]
-
-    def peek(self) -> _Timer:
-        return self.items[0][2]
-
-    def dequeue(self) -> _Timer:
-        item = heapq.heappop(self.items)[2]
-        if not self.items:
-            self.count = PriorityQueue.MIN_COUNT
-        return item
-
-    def enqueue(self, item: _Timer) -> None:
-        heapq.heappush(self.items, (item.duetime, self.count, item))
-        self.count += 1
-
-    def remove(self, item: _Timer) -> bool:
-        for index, entry in enumerate(self.items):
-            if entry[2] is item:
-                self.items.pop(index)
-                heapq.heapify(self.items)
-                return True
-        return False
-
-
-class ReplayScheduler(HistoricalScheduler):
-    """A virtual-time scheduler whose clock a replay moves forward event by event.
-
-    Its clock is a UTC datetime; use it from one thread (the replay's).
-    """
-
-    def __init__(self, initial_clock: datetime | None = None) -> None:
-        super().__init__(initial_clock or datetime(1970, 1, 1, tzinfo=UTC))
-        self._queue = _TimerHeap()  # type: ignore[assignment]
-
-    def schedule_absolute(
-        self, duetime: typing.AbsoluteTime, action: abc.ScheduledAction[Any], state: Any = None
-    ) -> abc.DisposableBase:
-        """Run ``action`` when the clock reaches ``duetime``; dispose the result to cancel."""
-        timer = _Timer(self, state, action, duetime if type(duetime) is datetime else self.to_datetime(duetime))
-        cast(_TimerHeap, self._queue).enqueue(timer)
-        return timer
-
-    @property
-    def now(self) -> datetime:
-        """The virtual time (the clock is always a UTC datetime here, so no conversion)."""
-        return cast(datetime, self._clock)
-
-    def advance_clock(self, time: datetime) -> None:
-        """Move the clock to ``time``, running the timers due by then, each at its own time.
-
-        One comparison when no timer is due. Unlike ``advance_to`` it takes no
-        lock: a replay drives its scheduler from one thread.
-        """
-        queue = cast(_TimerHeap, self._queue)
-        items = queue.items
-        while items and items[0][0] <= time:
-            item = queue.dequeue()
-            if item.duetime > self.now:
-                self._clock = item.duetime
-            if not item.is_cancelled():
-                item.invoke()
-        if time > self.now:
-            self._clock = time
-
-
 @dataclass
 class ReplayStats:
     """What a replay did."""
 
     events: int = 0
     backwards: int = 0
+    """Events older than the clock (clamped, dropped or refused by the policy)."""
     dropped: int = 0
     first_time: datetime | None = None
     last_time: datetime | None = None
+    first_backwards: str | None = None
+    """Where the first backwards event was: ``FILE:LINE`` when the events came from a file."""
+
+    def backwards_summary(self) -> str:
+        """One line for a terminal, e.g. ``3 events went back in time (clamped); first at FILE:LINE``."""
+        what = "dropped" if self.dropped else "clamped"
+        plural = "s" if self.backwards != 1 else ""
+        return f"{self.backwards} event{plural} went back in time ({what}); first at {self.first_backwards}"
 
 
 def _pushers(sources: Mapping[str, Hub[Any]]) -> dict[str, Callable[[Any], None]]:
@@ -184,6 +96,7 @@ def replay_virtual(
     *,
     on_backwards: BackwardsPolicy = "clamp",
     complete: bool = True,
+    file_stats: ReadStats | None = None,
 ) -> ReplayStats:
     """Push ``events`` into the engine's sources in virtual time; returns what happened.
 
@@ -194,6 +107,8 @@ def replay_virtual(
         on_backwards: What to do with an event older than the clock (see the module docstring).
         complete: Complete the sources at the end, so pipelines flush what they hold
             (conflation's pending last values) and finish.
+        file_stats: The ``stats`` of the :func:`~rxstream.tickfile.read_events` that yields
+            ``events`` (lazily, event by event), so backwards events are located as ``FILE:LINE``.
     """
     sources: Mapping[str, Hub[Any]] = target if isinstance(target, Mapping) else target.sources
     if scheduler is None:
@@ -202,33 +117,35 @@ def replay_virtual(
         raise TypeError("replay_virtual needs a ReplayScheduler (pass one, or give it to the engine)")
     stats = ReplayStats()
     pushers = _pushers(sources)
-    due = cast(_TimerHeap, scheduler._queue).items  # the timer heap: peeked once per event, run when due
     advance = scheduler.advance_clock
-    clock: datetime | None = None
-    count = 0
-    for event in events:  # the hot loop: one comparison per event when no timer is due
-        time = event.time
-        if clock is None or time >= clock:
-            if due and due[0][0] <= time:
+    iterator = iter(events)
+    first = next(iterator, None)
+    if first is not None:
+        clock = stats.first_time = first.time
+        count = 0
+        for event in itertools.chain((first,), iterator):
+            time = event.time  # the hot loop: one call and one comparison per event when no timer is due
+            if time >= clock:
                 advance(time)
+                clock = time
             else:
-                scheduler._clock = time
-            if clock is None:
-                stats.first_time = time
-            clock = time
-        else:
-            stats.backwards += 1
-            if on_backwards == "drop":
-                stats.dropped += 1
-                continue
-            if on_backwards == "error":
-                raise StreamError("replay", f"time went backwards: {time.isoformat()} after {clock.isoformat()}")
-        count += 1
-        push = pushers.get(event.kind)
-        if push is not None:
-            push(event)
-    stats.events = count
-    stats.last_time = clock
+                where = file_stats.position if file_stats is not None else f"event {count + stats.dropped + 1}"
+                stats.backwards += 1
+                if stats.first_backwards is None:
+                    stats.first_backwards = where
+                if on_backwards == "drop":
+                    stats.dropped += 1
+                    continue
+                if on_backwards == "error":
+                    raise StreamError(
+                        "replay", f"{where}: time went backwards: {time.isoformat()} after {clock.isoformat()}"
+                    )
+            count += 1
+            push = pushers.get(event.kind)
+            if push is not None:
+                push(event)
+        stats.events = count
+        stats.last_time = clock
     if complete:
         for hub in sources.values():
             hub.on_completed()
@@ -267,13 +184,12 @@ class ReplayFeed:
     def __repr__(self) -> str:
         return f"ReplayFeed({str(self.path)!r}, speed={self.speed}, loop={self.loop})"
 
-    async def start(self, engine: Engine) -> None:
-        """Begin playing into ``engine.sources`` on ``engine.scheduler``."""
-        assert engine.scheduler is not None and engine.health is not None
-        self._scheduler = engine.scheduler
-        self._health = engine.health
+    async def start(self, ctx: FeedContext) -> None:
+        """Begin playing into ``ctx.sources`` on ``ctx.scheduler``."""
+        self._scheduler = ctx.scheduler
+        self._health = ctx.health
         self._health.register(self.name)
-        self._route = _router(engine.sources)
+        self._route = _router(ctx.sources)
         self._begin_session(offset=timedelta(0))
 
     async def stop(self) -> None:

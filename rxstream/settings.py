@@ -47,12 +47,11 @@ class Settings:
     max_connections: int = _opt(100, "WebSocket connections at once; the next gets close 1013", minimum=1)
     ping_interval: float = _opt(30.0, "seconds between WebSocket heartbeats; a peer silent for half that is dropped",
                                 minimum=0.1)
-    price_update_interval: float = _opt(3.0, "seconds between price updates per symbol", minimum=0.0)
-    portfolio_update_interval: float = _opt(5.0, "seconds between portfolio updates", minimum=0.0)
     replay_speed: float = _opt(1.0, "replay speed of the demo session (1 = real time)", minimum=0.001)
     replay_file: str | None = _opt(None, "tick file to replay (default: the bundled EUR/USD session)")
     replay_loop: bool = _opt(True, "start the replay again when it ends")
-    pipelines: str | None = _opt(None, "pipelines folder (default: the bundled pipelines)")
+    pipelines: str | None = _opt(None, "pipelines folder (default: the bundled pipelines, whatever the current"
+                                 " directory holds)")
     history_size: int = _opt(1000, "messages kept per lossless topic for resume", minimum=1)
     queue_limit: int = _opt(1000, "lossless messages queued per client before it is closed as slow (4008)",
                             minimum=1)

@@ -86,6 +86,12 @@ class ReadStats:
         except (OSError, ValueError):
             return self.size
 
+    @property
+    def position(self) -> str:
+        """``FILE:LINE`` of the event the reader yielded last (every line after the header
+        is an event or a skipped line, so this costs the reader nothing per line)."""
+        return f"{self.path}:{1 + self.events + self.skipped}"
+
     def summary(self) -> str:
         """One line for a terminal: ``FILE: N events, M bad lines skipped``."""
         text = f"{self.path}: {self.events} events"

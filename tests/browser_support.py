@@ -23,13 +23,14 @@ import reactivex
 from aiohttp import web
 from reactivex import operators as ops
 
-from rxstream.engine import Engine
 from rxstream.events import Tick
+from rxstream.feed import FeedContext
 from rxstream.pipelines import Pipeline, PipelineContext
 
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
+    "CSP",
     "ConsoleWatch",
     "FlakyFeed",
     "RestartableSite",
@@ -37,6 +38,7 @@ __all__ = [
     "free_port",
     "require_browser",
     "screenshot_path",
+    "with_csp",
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -76,6 +78,23 @@ def screenshot_path(tmp_path: Path) -> Path:
     path = Path(chosen) if chosen else tmp_path / "dashboard.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+CSP = "default-src 'self'"
+
+
+def with_csp(app: web.Application) -> web.Application:
+    """``app`` sending ``Content-Security-Policy: default-src 'self'`` on every response that has none.
+
+    The page must work under it: no inline script, style or event handler, no ``data:`` URL.
+    Chromium reports each violation as a console error, which :class:`ConsoleWatch` collects.
+    """
+
+    async def add(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+
+    app.on_response_prepare.append(add)
+    return app
 
 
 def free_port() -> int:
@@ -164,9 +183,9 @@ class WalkFeed:
         self.rng = random.Random(seed)
         self._timer: Any = None
 
-    async def start(self, engine: Engine) -> None:
-        self._hub = engine.sources["ticks"]
-        self._scheduler = engine.scheduler
+    async def start(self, ctx: FeedContext) -> None:
+        self._hub = ctx.sources["ticks"]
+        self._scheduler = ctx.scheduler
         self._step(None, None)
 
     def _step(self, _scheduler: Any, _state: Any) -> None:

@@ -124,9 +124,11 @@ def test_the_welcome_in_the_websocket_guide_lists_the_real_topics() -> None:
 
     from rxstream.gateway.app import create_app
     from rxstream.settings import Settings
+    from rxstream.wiring import engine_backend
 
     async def welcome() -> dict:
-        runner = web.AppRunner(create_app(Settings(port=0)))
+        settings = Settings(port=0)
+        runner = web.AppRunner(create_app(settings, backend=engine_backend(settings)))
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)

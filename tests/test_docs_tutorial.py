@@ -57,9 +57,10 @@ def test_the_replay_shown_in_the_tutorial(
 async def test_the_tutorials_pipeline_is_a_topic_on_the_server(project: Path, aiohttp_client) -> None:
     from rxstream.gateway.app import create_app
     from rxstream.settings import Settings
+    from rxstream.wiring import engine_backend
 
     settings = Settings(pipelines=str(project / "pipelines"), replay_speed=1000)
-    client = await aiohttp_client(create_app(settings))
+    client = await aiohttp_client(create_app(settings, backend=engine_backend(settings)))
     async with client.ws_connect("/ws") as ws:
         welcome = await ws.receive_json(timeout=10)
         assert welcome["type"] == "welcome"

@@ -131,7 +131,7 @@ MISTAKES: list[tuple[str, Callable[[], Any], type[RxstreamError], type[Exception
     ("a HOST:PORT without a port", _address, ConfigError, ValueError),
     ("a busy port", _busy_port, ConfigError, ValueError),
     ("a pipeline setting without =", _parse_settings, ConfigError, ValueError),
-    ("a trader with no quantity", _trader, ArgumentError, ValueError),
+    ("a trader with no quantity", _trader, ConfigError, ValueError),
     ("a tick without a time", _tick, ValidationError, ValueError),
 ]
 

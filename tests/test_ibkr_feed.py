@@ -271,9 +271,9 @@ async def test_start_twice_and_stop_twice() -> None:
     feed = IBKRFeed(config(1))
     engine = Engine(pipelines=[])
     async with engine:
-        await feed.start(engine)
+        await feed.start(engine.feed_context())
         with pytest.raises(RuntimeError, match="already started"):
-            await feed.start(engine)
+            await feed.start(engine.feed_context())
         await feed.stop()
         await feed.stop()
     assert feed.state is FeedState.STOPPED

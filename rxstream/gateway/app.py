@@ -23,8 +23,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractAccessLogger
@@ -32,10 +31,9 @@ from reactivex.abc import SchedulerBase
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from ..addresses import bind_listening
-from ..bus import Bus
-from ..errors import AuthError, ConfigError
+from ..backend import STATUS_PIPELINE_SETTINGS, Backend, StaticBackend
+from ..errors import AuthError
 from ..events import dumps
-from ..health import HealthMonitor
 from ..settings import Settings
 from .auth import OriginPolicy, TokenAuth
 from .broadcaster import Broadcaster
@@ -50,7 +48,6 @@ __all__ = [
     "Backend",
     "StaticBackend",
     "create_app",
-    "engine_backend",
     "limits_from",
     "run",
 ]
@@ -60,44 +57,9 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-class Backend(Protocol):
-    """What the gateway needs from the engine: a bus, a health monitor, a clock, a lifetime."""
-
-    bus: Bus
-    health: HealthMonitor | None
-    scheduler: SchedulerBase | None
-
-    async def __aenter__(self) -> Any:
-        """Start the streams."""
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> Any:
-        """Stop the streams and unregister every callback."""
-
-
-class StaticBackend:
-    """A backend around a bus you publish into yourself (tests, embedding, a custom engine)."""
-
-    def __init__(
-        self, bus: Bus, health: HealthMonitor | None = None, scheduler: SchedulerBase | None = None
-    ) -> None:
-        self.bus = bus
-        self.health = health
-        self.scheduler = scheduler
-        self.running = False
-
-    async def __aenter__(self) -> StaticBackend:
-        self.running = True
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.running = False
-
-
 SETTINGS = web.AppKey("rxstream_settings", Settings)
 BACKEND = web.AppKey("rxstream_backend", object)
-"""The :class:`Backend` (an :class:`~rxstream.engine.Engine` unless one was given)."""
+"""The :class:`~rxstream.backend.Backend` the app serves from (built by :mod:`rxstream.wiring`, or given)."""
 BROADCASTER = web.AppKey("rxstream_broadcaster", Broadcaster)
 METRICS = web.AppKey("rxstream_metrics", GatewayMetrics)
 TOKEN_AUTH = web.AppKey("rxstream_token_auth", TokenAuth)
@@ -115,46 +77,6 @@ def limits_from(settings: Settings) -> Limits:
         queue_limit=settings.queue_limit,
         max_batch=settings.max_batch,
         ping_interval=settings.ping_interval,
-    )
-
-
-def engine_backend(settings: Settings) -> Backend:
-    """The engine ``rxstream serve`` runs: the bundled pipelines over a looped replay, or IBKR."""
-    from ..engine import Engine
-    from ..pipelines import parse_settings
-    from ..replay import ReplayFeed
-
-    feeds: list[Any]
-    address = settings.ibkr_address()
-    if address is not None:
-        try:
-            from ..ibkr.config import IBKRConfig
-            from ..ibkr.source import IBKRFeed
-        except ImportError as exc:
-            raise ConfigError("ibkr", f"the IBKR feed is not available in this installation: {exc}") from None
-        host, port = address
-        config = IBKRConfig(host=host, port=port, client_id=settings.ibkr_client_id, symbols=tuple(settings.symbols))
-        feeds = [IBKRFeed(config)]
-    else:
-        if settings.replay_file is not None and not Path(settings.replay_file).is_file():
-            raise ConfigError("replay_file", f"no such file: {settings.replay_file}")
-        feeds = [ReplayFeed(settings.replay_file, speed=settings.replay_speed, loop=settings.replay_loop)]
-    if settings.pipelines is not None and not Path(settings.pipelines).is_dir():
-        raise ConfigError("pipelines", f"no such folder: {settings.pipelines}")
-    return Engine(  # type: ignore[return-value]
-        pipelines_dir=settings.pipelines,
-        settings={
-            "price_update_interval": settings.price_update_interval,
-            "portfolio_update_interval": settings.portfolio_update_interval,
-            "symbols": list(settings.symbols),
-            **parse_settings(settings.pipeline_settings, origin="pipeline_settings"),
-        },
-        feeds=feeds,
-        error_threshold=settings.error_threshold,
-        stale_after=settings.stale_after,
-        stale_overrides=settings.stale_overrides(),
-        history=settings.history_size,
-        health_interval=settings.health_interval,
     )
 
 
@@ -313,8 +235,7 @@ async def status(request: web.Request) -> web.Response:
         "active_connections": stats["active_connections"],
         "max_connections": settings.max_connections,
         "ping_interval": settings.ping_interval,
-        "price_update_interval": settings.price_update_interval,
-        "portfolio_update_interval": settings.portfolio_update_interval,
+        **{name: backend.pipeline_settings.get(name) for name in STATUS_PIPELINE_SETTINGS},
         "stream_health": health,
         "healthy": all(s["is_healthy"] for s in health.values()),
         "epoch": bus.epoch,
@@ -374,13 +295,12 @@ async def index(request: web.Request) -> web.StreamResponse:
 def create_app(
     settings: Settings | None = None,
     *,
-    backend: Backend | None = None,
+    backend: Backend,
     scheduler: SchedulerBase | None = None,
 ) -> web.Application:
-    """The gateway app; ``backend`` defaults to :func:`engine_backend`, ``scheduler`` (the clock of
-    ``max_rate``) to the backend's, else the running loop's."""
+    """The gateway app serving ``backend`` (see :mod:`rxstream.wiring`); ``scheduler`` (the clock of
+    ``max_rate``) defaults to the backend's, else the running loop's."""
     settings = settings or Settings()
-    backend = backend if backend is not None else engine_backend(settings)
     app = web.Application()
     app[SETTINGS] = settings
     app[BACKEND] = backend
@@ -415,10 +335,9 @@ class _AccessLogger(AbstractAccessLogger):
         self.logger.info('%s "%s %s" %s %.3fs', request.remote, request.method, request.path, response.status, time)
 
 
-def run(settings: Settings, app: web.Application | None = None) -> None:
-    """Serve ``app`` (default: :func:`create_app` of ``settings``) until interrupted; ``rxstream serve``."""
+def run(settings: Settings, app: web.Application) -> None:
+    """Serve ``app`` on ``settings.host``:``settings.port`` until interrupted; ``rxstream serve``."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = app if app is not None else create_app(settings)
     sockets = bind_listening(settings.host, settings.port)  # a busy port: one ConfigError, before the engine starts
     port = sockets[0].getsockname()[1]
 

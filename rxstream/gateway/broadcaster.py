@@ -466,7 +466,7 @@ class Broadcaster:
     def _filter(messages: list[Message], symbols: frozenset[str] | None) -> list[Message]:
         if symbols is None:
             return messages
-        return [m for m in messages if _symbol(m.value) in symbols or _symbol(m.value) is None]
+        return [m for m in messages if m.symbol is None or m.symbol in symbols]
 
     # --- the hot path ---------------------------------------------------------------------
 
@@ -475,7 +475,7 @@ class Broadcaster:
         if not subs:
             return
         entry: Entry = (message.payload, message.topic, time.monotonic(), 1)
-        symbol = _symbol(message.value)
+        symbol = message.symbol
         first = next(iter(subs.values()))
         if first.policy == "state":
             key = (message.topic, message.key)
@@ -529,9 +529,3 @@ class Broadcaster:
             "subscribers": {t: len(s) for t, s in self._by_topic.items()},
         }
 
-
-def _symbol(value: Any) -> str | None:
-    symbol = getattr(value, "symbol", None)
-    if symbol is None and isinstance(value, dict):
-        symbol = value.get("symbol")
-    return symbol if isinstance(symbol, str) else None

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from ..errors import AuthError
+from ..wire import DataEncoder, encode_data
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -37,6 +38,7 @@ __all__ = [
     "CloseCode",
     "Connection",
     "ConnectionState",
+    "DataEncoder",
     "ErrorCode",
     "Event",
     "Grant",
@@ -44,6 +46,7 @@ __all__ = [
     "Send",
     "Subscribe",
     "Unsubscribe",
+    "encode_data",
     "error_message",
 ]
 

@@ -57,7 +57,7 @@ from .contracts import commission_of, fill_from, position_from, symbol_of, tick_
 from .symbols import parse_symbols
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..feed import FeedContext
 
 __all__ = ["FeedState", "IBKRFeed", "OrderFilledCallback"]
 
@@ -133,7 +133,7 @@ class IBKRFeed:
         self.resubscriptions = 0
         self.recovery_attempts = 0
         self.published_fills = 0
-        self._engine: Engine | None = None
+        self._context: FeedContext | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hubs: dict[str, Any] = {}
         self._supervisor: asyncio.Task[None] | None = None
@@ -154,15 +154,14 @@ class IBKRFeed:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    async def start(self, engine: Engine) -> None:
+    async def start(self, ctx: FeedContext) -> None:
         """Register the health streams and start the connection supervisor (returns at once)."""
-        if self._engine is not None:
+        if self._context is not None:
             raise RuntimeError(f"feed {self.name} already started")
-        self._engine = engine
-        self._loop = engine.loop or asyncio.get_running_loop()
-        self._hubs = engine.sources  # type: ignore[assignment]
-        health = engine.health
-        assert health is not None, "the engine creates its health monitor before starting feeds"
+        self._context = ctx
+        self._loop = ctx.loop or asyncio.get_running_loop()
+        self._hubs = ctx.sources  # type: ignore[assignment]
+        health = ctx.health
         for stream in self.streams:
             health.register(stream)
         self._update_health()
@@ -177,7 +176,7 @@ class IBKRFeed:
 
     async def stop(self) -> None:
         """Stop reconnecting, publish fills still waiting for commission, disconnect, unregister callbacks."""
-        if self._engine is None or self.state is FeedState.STOPPED:
+        if self._context is None or self.state is FeedState.STOPPED:
             return
         self._stopping = True
         self._lost.set()  # wakes the supervisor even if a cancellation were swallowed
@@ -440,8 +439,8 @@ class IBKRFeed:
 
     @property
     def _health(self) -> Any:
-        assert self._engine is not None and self._engine.health is not None
-        return self._engine.health
+        assert self._context is not None
+        return self._context.health
 
     def _set_state(self, state: FeedState) -> None:
         self.state = state
@@ -449,7 +448,7 @@ class IBKRFeed:
         self._notify()
 
     def _update_health(self) -> None:
-        if self._engine is None:
+        if self._context is None:
             return
         health = self._health
         if self.state is not FeedState.CONNECTED:
@@ -487,7 +486,7 @@ class IBKRFeed:
         hub = self._hubs.get("positions")
         if hub is None:
             return
-        now = self._engine.scheduler.now if self._engine and self._engine.scheduler else datetime.now(UTC)
+        now = self._context.scheduler.now if self._context is not None else datetime.now(UTC)
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
         hub.on_next(position_from(position, now))

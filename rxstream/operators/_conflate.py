@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
+from ..direct import DirectObservable
 from ._scheduling import require_scheduler
 
 __all__ = ["conflate"]
@@ -107,6 +108,6 @@ def conflate(
             subscription = source.subscribe(next_, error, completed, scheduler=scheduler_)
             return CompositeDisposable(subscription, Disposable(cancel))
 
-        return Observable(subscribe)
+        return DirectObservable(subscribe)
 
     return _conflate

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 
+from ..direct import DirectObservable
 from ..health import HealthMonitor
 
 __all__ = ["safe_filter", "safe_map"]
@@ -42,7 +43,7 @@ def _isolated(
 
             return source.subscribe(next_, observer.on_error, observer.on_completed, scheduler=scheduler)
 
-        return Observable(subscribe)
+        return DirectObservable(subscribe)
 
     return operator
 

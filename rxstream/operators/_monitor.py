@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from reactivex import Observable, abc
 
+from ..direct import DirectObservable
 from ..health import HealthMonitor
 
 __all__ = ["monitor"]
@@ -53,6 +54,6 @@ def monitor(health: HealthMonitor, stream: str) -> Callable[[Observable[_T]], Ob
 
             return source.subscribe(next_, error, observer.on_completed, scheduler=scheduler)
 
-        return Observable(subscribe)
+        return DirectObservable(subscribe)
 
     return _monitor

@@ -10,6 +10,7 @@ from typing import TypeVar
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable
 
+from ..direct import DirectObservable
 from ..health import HealthMonitor
 from ._scheduling import require_scheduler
 
@@ -58,6 +59,7 @@ def retry_with_backoff(
     stream: str | None = None,
     scheduler: abc.SchedulerBase | None = None,
     on_retry: Callable[[int, float, Exception], None] | None = None,
+    record: bool = False,
 ) -> Callable[[Observable[_T]], Observable[_T]]:
     """On error, resubscribe to the source after a backoff delay instead of failing.
 
@@ -85,10 +87,20 @@ def retry_with_backoff(
         stream: Stream name on ``health``.
         scheduler: Clock for the delays; defaults to the scheduler given to ``subscribe``.
         on_retry: Called with (attempt, delay, error) before each wait.
+        record: Also do :func:`monitor`'s job on ``health`` in the same stage (every value an
+            update, every error an error): one call per value fewer than
+            ``monitor(...)`` followed by this operator, which the engine uses behind every pipeline.
     """
     schedule = backoff or Backoff()
     if health is not None and stream is None:
         raise ValueError("retry_with_backoff: health needs a stream name")
+    if record and health is None:
+        raise ValueError("retry_with_backoff: record=True needs health and stream")
+    if health is not None:
+        health.register(stream)  # type: ignore[arg-type]
+
+    record_update = health.record_update if health is not None else None
+    record_error = health.record_error if health is not None else None
 
     def _retry(source: Observable[_T]) -> Observable[_T]:
         def subscribe(
@@ -99,13 +111,23 @@ def retry_with_backoff(
             current = SerialDisposable()
             waiting = SerialDisposable()
 
+            emit = observer.on_next
+
             def next_(value: _T) -> None:
                 nonlocal attempt
                 attempt = 0
-                observer.on_next(value)
+                emit(value)
+
+            def next_recorded(value: _T) -> None:
+                nonlocal attempt
+                attempt = 0
+                record_update(stream)
+                emit(value)
 
             def error(exc: Exception) -> None:
                 nonlocal attempt
+                if record:
+                    record_error(stream, exc)
                 attempt += 1
                 if max_attempts is not None and attempt > max_attempts:
                     observer.on_error(exc)
@@ -119,11 +141,12 @@ def retry_with_backoff(
                 waiting.disposable = clock.schedule_relative(delay, lambda *_: subscribe_once())
 
             def subscribe_once() -> None:
-                current.disposable = source.subscribe(next_, error, observer.on_completed, scheduler=scheduler_)
+                forward = next_recorded if record else next_
+                current.disposable = source.subscribe(forward, error, observer.on_completed, scheduler=scheduler_)
 
             subscribe_once()
             return CompositeDisposable(current, waiting)
 
-        return Observable(subscribe)
+        return DirectObservable(subscribe)
 
     return _retry

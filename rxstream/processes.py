@@ -1,4 +1,9 @@
-"""``rxstream serve``: the gateway over the engine, on the bundled session replayed in real time or on IBKR."""
+"""The server processes: ``rxstream serve`` (the gateway over the engine, in one process).
+
+Each command reads :class:`~rxstream.settings.Settings` (flags, ``RXSTREAM_*``,
+TOML), has :mod:`rxstream.wiring` build what it runs, and hands the gateway the
+resulting :class:`~rxstream.backend.Backend`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import ConfigError
-from ..settings import Settings
+from .errors import ConfigError
+from .settings import Settings
 
 __all__ = ["register"]
 
@@ -26,7 +31,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="serve the WebSocket gateway (/ws, /websocket/status, /metrics, /)",
-        description=__doc__,
+        description="The gateway over the engine, on the bundled session replayed in real time or on IBKR.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -35,11 +40,12 @@ def register(subparsers: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .app import create_app, run
+    from .gateway.app import create_app, run
+    from .wiring import engine_backend
 
     try:
         settings = Settings.load(args)
-        app = create_app(settings)  # bad settings stop here, before anything listens
+        app = create_app(settings, backend=engine_backend(settings))  # bad settings stop here, before anything listens
     except ConfigError as exc:
         print(f"rxstream serve: error: {exc}", file=sys.stderr)
         return 2
