@@ -124,6 +124,16 @@ class SourceConnectionError(RxstreamError):
         super().__init__(f"cannot connect to {host}:{port}: {reason}")
 
 
+class ClientClosed(RxstreamError):
+    """A :class:`rxstream.client.StreamClient` stopped for good: closed by you, or by the server with
+    ``code`` (a close code it must not retry, such as 4001); ``reason`` says which."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"connection closed ({code}): {reason}")
+
+
 class ArgumentError(RxstreamError, ValueError):
     """A function or constructor got an argument it cannot use; ``str()`` reads ``where: reason``."""
 
@@ -157,13 +167,3 @@ class UsageError(RxstreamError, RuntimeError):
         self.subject = subject
         self.reason = reason
         super().__init__(f"{subject}: {reason}")
-
-
-class ClientClosed(RxstreamError):
-    """A :class:`rxstream.client.StreamClient` stopped for good: closed by you, or by the server with
-    ``code`` (a close code it must not retry, such as 4001); ``reason`` says which."""
-
-    def __init__(self, code: int | None, reason: str) -> None:
-        self.code = code
-        self.reason = reason
-        super().__init__(f"connection closed ({code}): {reason}")

@@ -163,6 +163,7 @@ def test_the_shipped_event_streams_stay_healthy_when_quiet_and_prices_go_stale()
     health = engine.health.check()
     assert health.items() >= {
         "price_updates": False,  # should tick
+        "bars_1m": False,  # no ticks, no bars: stale like the prices it is made of
         "portfolio_updates": True,
         "signals": True,
         "trade_executions": True,
