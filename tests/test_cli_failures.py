@@ -163,3 +163,12 @@ def test_ctrl_c_as_serve_starts_on_a_broker_is_not_an_error() -> None:
     finally:
         sim.send_signal(signal.SIGINT)
         sim.wait(timeout=60)
+
+
+def test_top_of_a_missing_file_is_one_line_and_status_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [RXSTREAM, "top", "--file", str(tmp_path / "nope.jsonl"), "--seconds", "1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "nope.jsonl: no such file" in _assert_one_clean_line(result.stderr)
