@@ -17,6 +17,7 @@ The tree::
     │   └── AuthError          a token is missing, bad or expired
     ├── SourceConnectionError  a broker connection could not be made (names host and port)
     ├── ClientClosed           a StreamClient stopped for good (closed, or a close code it must not retry)
+    ├── LeaseHeld              another ingest holds the bus's write lease (names the holder)
     ├── BrokerLibraryMissing   neither ib_insync nor ib_async is installed (also an ImportError)
     └── OrderError             an order cannot be placed as asked (unknown symbol, bad side or quantity)
 
@@ -38,6 +39,7 @@ __all__ = [
     "BrokerLibraryMissing",
     "ClientClosed",
     "ConfigError",
+    "LeaseHeld",
     "OrderError",
     "PipelineLoadError",
     "ProtocolError",
@@ -171,6 +173,19 @@ class UsageError(RxstreamError, RuntimeError):
         self.subject = subject
         self.reason = reason
         super().__init__(f"{subject}: {reason}")
+
+
+class LeaseHeld(RxstreamError, RuntimeError):
+    """Another ingest holds the write lease of the bus at ``bus``: ``owner``, for ``expires_in`` more seconds."""
+
+    def __init__(self, bus: str, owner: str, expires_in: float) -> None:
+        self.bus = bus
+        self.owner = owner
+        self.expires_in = expires_in
+        super().__init__(
+            f"another ingest ({owner}) is writing to {bus} (its lease expires in {expires_in:.1f} s unless renewed);"
+            " start this one with --standby to take over when it stops"
+        )
 
 
 class BrokerLibraryMissing(RxstreamError, ImportError):
