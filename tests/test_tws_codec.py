@@ -1,11 +1,13 @@
 """The TWS codec and message builders, without sockets.
 
-Replies are checked the strongest way available: ib_insync 0.9.86's own
+Replies are checked the strongest way available: the installed broker library's own
 ``Decoder`` decodes each one into the wrapper call the real client would make.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +20,8 @@ from rxstream.testing import requests as rq
 from rxstream.testing.broker import ExecRecord
 from rxstream.testing.codec import Decoder, Handshake, State, encode_field, encode_frame, encode_handshake
 
+BROKER = "ib_insync" if importlib.util.find_spec("ib_insync") else "ib_async"
+"""The broker library installed (never both in one environment)."""
 EURUSD = parse_symbol("EURUSD")
 AAPL = parse_symbol("AAPL")
 
@@ -177,7 +181,7 @@ def test_parse_request_names_what_is_malformed(fields: list[str], match: str) ->
         rq.parse_request(fields)
 
 
-# --- replies, decoded by the real ib_insync decoder ---------------------------------------
+# --- replies, decoded by the real ib_insync (or ib_async) decoder ---------------------------------------
 
 
 class _Recorder:
@@ -185,6 +189,8 @@ class _Recorder:
 
     class ib:
         TimezoneTWS = ""
+
+    defaultTimezone = UTC  # ib_async converts execution times to it
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
@@ -194,7 +200,7 @@ class _Recorder:
 
 
 def _decode(fields: list[Any]) -> tuple[str, tuple[Any, ...]]:
-    from ib_insync.decoder import Decoder as IBDecoder
+    IBDecoder = importlib.import_module(f"{BROKER}.decoder").Decoder
 
     recorder = _Recorder()
     decoder = IBDecoder(recorder, m.SERVER_VERSION)  # type: ignore[arg-type]
@@ -305,9 +311,9 @@ def test_ib_time_is_explicit_utc() -> None:
 def test_tick_frames_equal_the_framed_messages(quote: tuple[Any, ...]) -> None:
     bid, ask, last, bid_size, ask_size, last_size, volume = quote
     expected = []
-    for tick_type, price, size in ((1, bid, bid_size), (2, ask, ask_size), (4, last, last_size)):
+    for tick_type, price, size, empty in ((1, bid, bid_size, 1.0), (2, ask, ask_size, 1.0), (4, last, last_size, 0.0)):
         if price is not None:
-            expected.append(m.tick_price(7, tick_type, price, float(size or 0.0)))
+            expected.append(m.tick_price(7, tick_type, price, float(size or empty)))
     if volume is not None:
         expected.append(m.tick_size(7, m.TickType.VOLUME, float(volume)))
     assert m.tick_frames(7, *quote) == b"".join(encode_frame(f) for f in expected)
