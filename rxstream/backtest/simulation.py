@@ -68,14 +68,15 @@ class _Tracker:
         self.broker.on_tick(tick)
         time = tick.time
         last = self.last_time
-        if last is not None and self.broker.open_positions and time > last:
+        in_market = self.broker.open_positions
+        if in_market and last is not None and time > last:
             self.result.time_in_market += (time - last).total_seconds()
         self.last_time = time
         end = self.minute_end
         if end is None or time >= end:
             self.minute_end = time.replace(second=0, microsecond=0) + _MINUTE
             self.record(time)
-        else:
+        elif in_market:  # flat, the equity cannot have moved since the last fill
             self.record(time, replace=True)
 
     def record(self, time: datetime, *, replace: bool = False) -> None:
