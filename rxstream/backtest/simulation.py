@@ -125,6 +125,8 @@ def run_backtest(
         skip_bad: Skip bad lines of the tick file instead of stopping.
         progress: Wraps the events (e.g. a progress bar), given the read statistics.
     """
+    if not pipelines:
+        raise ConfigError("pipelines", "name at least one pipeline whose signals to trade, e.g. signals")
     available = {p.name: p for p in load_pipelines(pipelines_dir)}
     for name in pipelines:
         if name not in available:
