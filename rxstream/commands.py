@@ -277,6 +277,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _demo_terminal(args: argparse.Namespace) -> int:
     from .terminal import run_terminal_demo
 
+    if args.file is not None and not args.file.is_file():
+        return _fail(Console(stderr=True), f"{args.file}: no such file")
     feed = ReplayFeed(args.file, speed=args.speed, loop=True)
     try:
         asyncio.run(run_terminal_demo(feed, seconds=args.seconds))

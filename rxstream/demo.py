@@ -19,9 +19,7 @@ Everything runs in one process and one event loop; Ctrl-C stops it cleanly
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -32,7 +30,7 @@ from .errors import ConfigError
 from .gateway.app import create_app
 from .sessions import bundled_sessions, played_together
 from .settings import Settings
-from .shutdown import stop_on_signals
+from .shutdown import quiet_cancelled_connect, stop_on_signals
 from .testing.server import TwsSimulator
 from .tickfile import symbols_in
 from .wiring import engine_backend
@@ -55,25 +53,6 @@ rxstream demo — {url}
 
   Ctrl-C stops everything.
 """
-
-
-class _CancelledConnect(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "CancelledError" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _quiet_cancelled_connect() -> Iterator[None]:
-    """The broker library logs a connect it was cancelled in as an error; when stopping, that cancel is ours."""
-    loggers = [logging.getLogger(f"{library}.client") for library in ("ib_insync", "ib_async")]
-    quiet = _CancelledConnect()
-    for logger in loggers:
-        logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(quiet)
 
 
 async def run_demo(
@@ -121,6 +100,6 @@ async def run_demo(
                 print(GUIDE.format(url=url, speed=speed, sim_port=sim.port, what=what), flush=True)
             await stop.wait()
         finally:
-            with _quiet_cancelled_connect():
+            with quiet_cancelled_connect():
                 await runner.cleanup()
 
