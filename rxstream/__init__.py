@@ -12,7 +12,10 @@ if typing.TYPE_CHECKING:
     from .bus import Bus, InMemoryBus, Message, TopicSpec
     from .engine import STANDARD_SOURCES, Engine
     from .errors import (
+        ArgumentError,
+        ArgumentTypeError,
         AuthError,
+        ClientClosed,
         ConfigError,
         PipelineLoadError,
         ProtocolError,
@@ -20,6 +23,8 @@ if typing.TYPE_CHECKING:
         SourceConnectionError,
         StreamError,
         TickFileError,
+        UnknownNameError,
+        UsageError,
         ValidationError,
     )
     from .events import Event, Fill, PositionUpdate, Signal, Tick
@@ -41,7 +46,10 @@ _HOME = {  # public name -> the module that defines it
     "Feed": "feed",
     "FeedContext": "feed",
     "STANDARD_SOURCES": "engine",
+    "ArgumentError": "errors",
+    "ArgumentTypeError": "errors",
     "AuthError": "errors",
+    "ClientClosed": "errors",
     "ConfigError": "errors",
     "PipelineLoadError": "errors",
     "ProtocolError": "errors",
@@ -49,6 +57,8 @@ _HOME = {  # public name -> the module that defines it
     "SourceConnectionError": "errors",
     "StreamError": "errors",
     "TickFileError": "errors",
+    "UnknownNameError": "errors",
+    "UsageError": "errors",
     "ValidationError": "errors",
     "Event": "events",
     "Fill": "events",
@@ -72,8 +82,11 @@ _HOME = {  # public name -> the module that defines it
 
 __all__ = [
     "STANDARD_SOURCES",
+    "ArgumentError",
+    "ArgumentTypeError",
     "AuthError",
     "Bus",
+    "ClientClosed",
     "ConfigError",
     "Engine",
     "Event",
@@ -100,6 +113,8 @@ __all__ = [
     "TickFileError",
     "TickFileWriter",
     "TopicSpec",
+    "UnknownNameError",
+    "UsageError",
     "ValidationError",
     "bundled_session",
     "load_pipelines",
