@@ -33,7 +33,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_the_tutorial_has_its_pipeline_and_its_test() -> None:
-    assert set(code_blocks("pipelines/")) == {"pipelines/wide_spreads.py"}
+    assert set(code_blocks("pipelines/")) == {"pipelines/wide_spreads.py", "pipelines/mean_reversion.py"}
     assert set(code_blocks("tests/")) == {"tests/test_wide_spreads.py"}
 
 
