@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rxstream.events import Tick
-from rxstream.ibkr.api import IB, Contract, Forex, Future, LimitOrder, MarketOrder, Stock
+from rxstream.ibkr.api import IB, Forex, Future, LimitOrder, MarketOrder, Stock
 from rxstream.testing import DEFAULT_ACCOUNT, SimPosition, TwsSimulator
 
 T0 = datetime(2020, 1, 1, 22, tzinfo=UTC)
