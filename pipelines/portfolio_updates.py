@@ -25,4 +25,5 @@ pipeline = Pipeline(
     policy="state",
     key=by_account_symbol,
     description="positions conflated per account and symbol (portfolio_update_interval, default 5 s)",
+    stale_after=None,  # positions change only with trades: quiet is normal
 )

@@ -21,4 +21,5 @@ pipeline = Pipeline(
     build,
     sources=("signals",),
     description="evaluator signals without HOLD, with confidence",
+    stale_after=None,  # an evaluator may see no crossover for hours
 )

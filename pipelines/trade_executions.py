@@ -21,4 +21,5 @@ pipeline = Pipeline(
     build,
     sources=("fills",),
     description="fills deduplicated by exec id",
+    stale_after=None,  # no fill for hours is normal
 )

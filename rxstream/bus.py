@@ -2,20 +2,24 @@
 
 Pipelines publish values to a :class:`Bus`; the WebSocket broadcaster (or any
 other consumer) subscribes to it. The bus assigns each message its per-topic
-``seq`` exactly once, serializes it exactly once (``Message.payload`` holds
-the finished ``{"type": "data", ...}`` JSON shared by every client), and keeps
-what a reconnecting client needs:
+``seq`` exactly once and encodes it exactly once with the :data:`~rxstream.wire.DataEncoder`
+it was handed (``Message.payload`` holds the finished bytes shared by every
+client; the bus itself knows no wire format), and keeps what a reconnecting
+client needs:
 
 * **state** topics (prices, positions) keep the latest message per key, served
   as a snapshot on subscribe;
 * **lossless** topics (trades, signals) keep the last ``history`` messages in a
-  ring buffer, from which a client resumes after a disconnect.
+  ring buffer, from which a client resumes after a disconnect (:meth:`Bus.since`)
+  or rewinds on subscribe (:meth:`Bus.recent`).
 
 The ``epoch`` changes whenever the sequence numbering restarts (a new bus,
 i.e. a server restart), so a client can tell its ``seq`` no longer applies.
 
-:class:`InMemoryBus` is the one implementation today; a distributed bus (Redis,
-NATS) would implement the same :class:`Bus` protocol.
+:class:`InMemoryBus` is the embedded implementation; a bus shared between
+processes implements the same :class:`Bus` protocol. A consumer relies only on a
+:class:`Message`'s ``topic``, ``seq``, ``epoch``, ``time``, ``key``, ``symbol`` and
+``payload``: ``value`` is absent on a bus fed from another process.
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from .events import dumps
+import orjson
 
-__all__ = ["Bus", "InMemoryBus", "Message", "TopicPolicy", "TopicSpec"]
+from .errors import ConfigError
+from .wire import DataEncoder, encode_data
+
+__all__ = ["Bus", "InMemoryBus", "Message", "TopicPolicy", "TopicSpec", "symbol_of"]
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +55,47 @@ class TopicSpec:
 
     def __post_init__(self) -> None:
         if self.policy == "state" and self.key is None:
-            raise ValueError(f"topic {self.name!r}: a state topic needs a key function")
+            raise ConfigError(f"topic {self.name}", "a state topic needs a key function")
+        if type(self.history) is not int or self.history < 1:
+            raise ConfigError(f"topic {self.name}", f"history must be an integer >= 1, got {self.history!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One published value with its topic, sequence number and serialized form."""
+    """One published value: its place (topic, seq, epoch), time, key, symbol and encoded form.
+
+    ``payload`` is the finished ``data`` message; ``value`` is the published object when the
+    bus is in this process (``None`` on a bus fed from elsewhere).
+    """
 
     topic: str
     seq: int
     epoch: str
     time: datetime
     key: Hashable | None
-    value: Any
     payload: bytes = field(repr=False)
+    symbol: str | None = None
+    value: Any = field(default=None, repr=False)
 
     @property
     def data(self) -> Any:
-        """The JSON-ready body (events become dicts)."""
-        return _body(self.value)
+        """The JSON-ready body (events become dicts), decoded from ``payload`` when ``value`` is absent."""
+        if self.value is not None:
+            return _body(self.value)
+        return orjson.loads(self.payload).get("data")
 
 
 def _body(value: Any) -> Any:
     to_dict = getattr(value, "to_dict", None)
     return to_dict() if to_dict is not None else value
+
+
+def symbol_of(value: Any) -> str | None:
+    """The ``symbol`` of an event or a mapping, if it has a string one (for symbol filters)."""
+    symbol = getattr(value, "symbol", None)
+    if symbol is None and isinstance(value, dict):
+        symbol = value.get("symbol")
+    return symbol if isinstance(symbol, str) else None
 
 
 class Bus(Protocol):
@@ -87,7 +111,7 @@ class Bus(Protocol):
         """Declared topics by name."""
 
     def publish(self, topic: str, value: Any) -> Message:
-        """Assign the next seq, serialize, keep for snapshot/resume and deliver to subscribers."""
+        """Assign the next seq, encode once, keep for snapshot/resume and deliver to subscribers."""
 
     def subscribe(self, listener: Callable[[Message], None]) -> Callable[[], None]:
         """Call ``listener`` with every message; returns a function that unsubscribes."""
@@ -101,13 +125,27 @@ class Bus(Protocol):
     def since(self, topic: str, seq: int) -> list[Message] | None:
         """Messages after ``seq``, or ``None`` when some of them left the history."""
 
+    def recent(self, topic: str, *, count: int | None = None, seconds: float | None = None) -> list[Message]:
+        """The last ``count`` messages, or those of the last ``seconds``, still in the history; oldest first."""
+
 
 class InMemoryBus:
-    """A single-process :class:`Bus`; not thread-safe, use it from the engine's loop."""
+    """A single-process :class:`Bus`; not thread-safe, use it from the engine's loop.
 
-    def __init__(self, *, epoch: str | None = None, clock: Callable[[], datetime] | None = None) -> None:
+    ``encoder`` turns each message into its wire bytes (default: the WebSocket ``data``
+    message, :func:`rxstream.wire.encode_data`); ``clock`` stamps messages (default: UTC now).
+    """
+
+    def __init__(
+        self,
+        *,
+        epoch: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        encoder: DataEncoder = encode_data,
+    ) -> None:
         self.epoch = epoch or secrets.token_hex(4)
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._encode = encoder
         self._topics: dict[str, TopicSpec] = {}
         self._seq: dict[str, int] = {}
         self._history: dict[str, deque[Message]] = {}
@@ -124,7 +162,7 @@ class InMemoryBus:
         existing = self._topics.get(spec.name)
         if existing is not None:
             if existing != spec:
-                raise ValueError(f"topic {spec.name!r} is already declared differently")
+                raise ConfigError(f"topic {spec.name}", "already declared differently")
             return
         self._topics[spec.name] = spec
         self._seq[spec.name] = 0
@@ -132,16 +170,14 @@ class InMemoryBus:
         self._latest[spec.name] = {}
 
     def publish(self, topic: str, value: Any) -> Message:
-        """Number, serialize once, keep and deliver ``value`` on ``topic``."""
+        """Number, encode once, keep and deliver ``value`` on ``topic``."""
         spec = self._topics[topic]
         seq = self._seq[topic] + 1
         self._seq[topic] = seq
         now = self._clock()
         key = spec.key(value) if spec.key is not None else None
-        payload = dumps(
-            {"type": "data", "topic": topic, "seq": seq, "epoch": self.epoch, "time": now, "data": _body(value)}
-        )
-        message = Message(topic, seq, self.epoch, now, key, value, payload)
+        payload = self._encode(topic, seq, self.epoch, now, _body(value))
+        message = Message(topic, seq, self.epoch, now, key, payload, symbol_of(value), value)
         self._history[topic].append(message)
         if spec.policy == "state":
             latest = self._latest[topic]
@@ -182,3 +218,24 @@ class InMemoryBus:
             return None
         start = seq + 1 - history[0].seq
         return [history[i] for i in range(start, len(history))]
+
+    def recent(self, topic: str, *, count: int | None = None, seconds: float | None = None) -> list[Message]:
+        """The last ``count`` messages of ``topic``, or those stamped in the last ``seconds``; oldest first.
+
+        Exactly one of ``count`` and ``seconds`` is given; the answer never reaches past the history.
+        """
+        if (count is None) == (seconds is None):
+            raise ConfigError("rewind", "give exactly one of count and seconds")
+        history = self._history[topic]
+        if count is not None:
+            n = min(max(count, 0), len(history))
+            return [history[i] for i in range(len(history) - n, len(history))]
+        assert seconds is not None
+        cutoff = self._clock() - timedelta(seconds=seconds)
+        out: list[Message] = []
+        for message in reversed(history):
+            if message.time < cutoff:
+                break
+            out.append(message)
+        out.reverse()
+        return out

@@ -8,17 +8,21 @@
                 print(message["topic"], message["seq"], message["data"])
 
 The client keeps the server's ``epoch`` and the last ``seq`` per topic. After a dropped
-connection it reconnects with exponential backoff and subscribes again with
-``epoch`` + ``since``: on lossless topics it receives every message it missed
-(``subscribed`` says ``recovered: true``), or a snapshot when the server could not
-recover (``recovered: false``). Messages it has already seen are never yielded twice.
+connection it reconnects with :class:`rxstream.operators.Backoff` delays and subscribes again
+with ``epoch`` + ``since``: on lossless topics it receives every message it missed
+(``subscribed`` says ``recovered: true``). When the server cannot recover (a new epoch after a
+restart, or a resume point beyond its history), ``subscribed`` says ``reset: true``: discard
+what you hold for that topic; the ``snapshot`` that follows is its whole state. The rules are
+:class:`rxstream.resume.ResumeState`'s: a message already applied is never yielded twice, and
+a fill whose ``exec_id`` you hold is never yielded again.
 
 Yielded messages are the server's ``data``, ``snapshot``, ``subscribed`` and ``error``
 messages as dicts (see docs/WEBSOCKET_USAGE.md); :meth:`StreamClient.observable` gives
 the same as a reactivex Observable.
 
-Events (yielded): ``data``, ``snapshot``, ``subscribed`` (with ``recovered`` after a
-reconnect), ``error``.
+Events (yielded): ``data``; ``snapshot`` (its ``items`` are the ones to apply);
+``subscribed`` (always with ``reset``: ``True`` means discard the topic's state; with
+``recovered`` after a reconnect); ``error``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
@@ -37,23 +40,21 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from .errors import AuthError, RxstreamError
+from .errors import AuthError, ClientClosed
+from .gateway.protocol import CloseCode, ErrorCode
+from .operators import Backoff
+from .resume import ResumeState
 
-__all__ = ["ClientClosed", "StreamClient"]
+__all__ = ["DEFAULT_BACKOFF", "ClientClosed", "StreamClient"]
 
 log = logging.getLogger(__name__)
 
-_NO_RETRY = {4001}  # a refused token will be refused again
+DEFAULT_BACKOFF = Backoff(initial=0.25, factor=2.0, maximum=5.0, jitter=0.25)
+"""Reconnect delays: 0.25 s doubling to 5 s, ±25 % (the dashboard uses the same)."""
+
+_NO_RETRY = frozenset({CloseCode.UNAUTHORIZED})  # a refused token will be refused again
+_AUTH_ERRORS = frozenset({ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_TOKEN, ErrorCode.TOKEN_EXPIRED})
 _STOP = object()
-
-
-class ClientClosed(RxstreamError):
-    """The client stopped for good: closed by you, or by the server with a code it should not retry."""
-
-    def __init__(self, code: int | None, reason: str) -> None:
-        self.code = code
-        self.reason = reason
-        super().__init__(f"connection closed ({code}): {reason}")
 
 
 class StreamClient:
@@ -66,9 +67,16 @@ class StreamClient:
         max_rate: At most this many updates per second per key on state topics (server-side).
         token: A JWT, sent as ``Authorization: Bearer``.
         reconnect: Reconnect after a lost connection.
-        backoff: First and largest delay between reconnects, in seconds (doubling, with jitter).
+        backoff: Delays between reconnect attempts (default :data:`DEFAULT_BACKOFF`); after a close
+            with 1013 (server full) the client waits at least ``backoff.maximum``.
         queue_size: Messages buffered for the reader; when full, the client stops reading the
             socket and the server's slow-consumer policy applies.
+        session: An aiohttp session to use (default: its own, closed with the client).
+
+    Attributes:
+        state: The :class:`~rxstream.resume.ResumeState`: epoch, last seq per topic, and the
+            counts of duplicates dropped, gaps seen and resets.
+        connects: Connections made so far.
     """
 
     def __init__(
@@ -80,7 +88,7 @@ class StreamClient:
         max_rate: float | None = None,
         token: str | None = None,
         reconnect: bool = True,
-        backoff: tuple[float, float] = (0.1, 5.0),
+        backoff: Backoff | None = None,
         queue_size: int = 10_000,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
@@ -90,12 +98,10 @@ class StreamClient:
         self.max_rate = max_rate
         self.token = token
         self.reconnect = reconnect
-        self.backoff = backoff
-        self.epoch: str | None = None
-        self.last_seq: dict[str, int] = {}
+        self.backoff = backoff or DEFAULT_BACKOFF
+        self.state = ResumeState()
         self.welcome: dict[str, Any] | None = None
         self.connects = 0
-        self._policies: dict[str, str] = {}
         self._queue: asyncio.Queue[Any] = asyncio.Queue(queue_size)
         self._session = session
         self._own_session = session is None
@@ -103,6 +109,17 @@ class StreamClient:
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._closing = False
+        self._live = False  # the current connection got subscribed
+
+    @property
+    def epoch(self) -> str | None:
+        """The server epoch the seqs held are counted in."""
+        return self.state.epoch
+
+    @property
+    def last_seq(self) -> dict[str, int]:
+        """The last seq applied, per topic."""
+        return self.state.last_seq
 
     async def __aenter__(self) -> StreamClient:
         await self.connect()
@@ -201,23 +218,19 @@ class StreamClient:
             message["symbols"] = self.symbols
         if self.max_rate is not None:
             message["max_rate"] = self.max_rate
-        since = {t: s for t, s in self.last_seq.items() if t in self.topics}
-        if self.epoch is not None and since:
-            message["epoch"] = self.epoch
-            message["since"] = since
+        message.update(self.state.resume(self.topics) or {})
         return message
 
     async def _run(self) -> None:
-        delay = self.backoff[0]
+        attempt = 0
         final: BaseException | None = None
         try:
             while not self._closing:
                 code: int | None = None
                 try:
                     code = await self._connect_once()
-                    delay = self.backoff[0]
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    log.info("rxstream client: %s; retrying in %.2f s", exc, delay)
+                    log.info("rxstream client: %s; retrying", exc)
                 except AuthError as exc:
                     final = exc
                     break
@@ -226,8 +239,12 @@ class StreamClient:
                 if code in _NO_RETRY or not self.reconnect:
                     final = ClientClosed(code, "closed by the server")
                     break
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
-                delay = min(delay * 2, self.backoff[1])
+                attempt = 1 if self._live else attempt + 1  # a connection that got subscribed starts over
+                delay = self.backoff.delay(attempt)
+                if code == CloseCode.TRY_AGAIN_LATER:
+                    delay = max(delay, self.backoff.maximum)
+                log.info("rxstream client: connection closed (%s); reconnecting in %.2f s", code, delay)
+                await asyncio.sleep(delay)
         finally:
             with contextlib.suppress(asyncio.QueueFull):
                 self._queue.put_nowait(final if final is not None else _STOP)
@@ -237,6 +254,7 @@ class StreamClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         async with self._session.ws_connect(self.url, headers=headers, heartbeat=None) as ws:
             self._ws = ws
+            self._live = False
             self.connects += 1
             await ws.send_str(orjson.dumps(self._subscribe_message()).decode())
             async for msg in ws:
@@ -251,30 +269,33 @@ class StreamClient:
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "welcome":
-            if self.epoch is not None and message["epoch"] != self.epoch:
-                log.info("rxstream client: the server's epoch changed; seq numbering restarted")
+            if self.state.epoch is not None and message["epoch"] != self.state.epoch:
+                log.info("rxstream client: the server's epoch changed; its topics will be reset")
             self.welcome = message
-            self._policies = dict(message.get("policies", {}))
+            self.state.receive(message)
             return
         if kind == "error":
             self._connected.set()
-            if message.get("code") in ("auth_required", "invalid_token", "token_expired"):
+            if message.get("code") in _AUTH_ERRORS:
                 raise AuthError(message["code"], message["message"])
-        if kind == "data":
-            topic, seq = message["topic"], message["seq"]
-            if message["epoch"] == self.epoch and seq <= self.last_seq.get(topic, 0):
-                return  # already seen before a reconnect
-            self.epoch = message["epoch"]
-            self.last_seq[topic] = seq
-        elif kind == "snapshot":
-            self.epoch = message["epoch"]
-            self.last_seq[message["topic"]] = message["seq"]
         elif kind == "subscribed":
-            if message["epoch"] != self.epoch:
-                self.last_seq.pop(message["topic"], None)
-            self.epoch = message["epoch"]
-            self.last_seq.setdefault(message["topic"], message["seq"])
+            reset = any(d.action == "reset" for d in self.state.receive(message))
+            message = {**message, "reset": reset}
+            if reset and self.state.policies.get(message["topic"]) == "lossless":  # state topics always reload
+                log.info("rxstream client: %s reset (recovered: %s)", message["topic"], message.get("recovered"))
+            self._live = True
             self._connected.set()
-        elif kind == "pong" or kind == "unsubscribed" or kind == "authenticated":
+        elif kind == "snapshot":
+            decisions = self.state.receive(message)
+            message = {**message, "items": [d.message for d in decisions if d.action == "yield"]}
+        elif kind == "data":
+            decisions = self.state.receive(message)
+            for d in decisions:
+                if d.action == "gap":
+                    log.warning("rxstream client: %d message(s) of %s missing before seq %d",
+                                d.value, d.topic, message["seq"])
+            if decisions[-1].action != "yield":
+                return
+        elif kind in ("pong", "unsubscribed", "authenticated"):
             return
         await self._queue.put(message)

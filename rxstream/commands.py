@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,8 +17,9 @@ from .engine import Engine
 from .errors import PipelineLoadError, RxstreamError, TickFileError
 from .events import Event, dumps
 from .importers import import_csv
-from .pipelines import load_pipelines, parse_settings
+from .pipelines import load_pipelines, parse_settings, with_feeders
 from .replay import ReplayFeed, ReplayScheduler, replay_virtual
+from .shutdown import reader_left
 from .tickfile import ReadStats, encode_event, encode_header, read_events
 
 __all__ = ["register_offline"]
@@ -28,12 +29,19 @@ def register_offline(subparsers: Any) -> None:
     """Add the offline subcommands to the ``rxstream`` parser."""
     replay = subparsers.add_parser(
         "replay",
-        help="run a pipeline over a tick file in virtual time",
+        help="run pipelines over a tick file in virtual time",
         description="Run a pipeline over a tick file in virtual time and write its output as JSON Lines "
-        "(a tick file when the output is events). Two runs give byte-identical output.",
+        "(a tick file when the output is events); with several pipelines (or --all), one output whose "
+        "lines each name their topic. Two runs give byte-identical output.",
     )
     replay.add_argument("file", type=Path, help="tick file (.jsonl or .jsonl.gz)")
-    replay.add_argument("--pipeline", required=True, help="pipeline name, e.g. price_updates")
+    chosen = replay.add_mutually_exclusive_group(required=True)
+    chosen.add_argument(
+        "--pipeline", action="append", metavar="NAME",
+        help="pipeline name, e.g. price_updates; repeat it to replay several into one output, "
+        'each line then {"topic": ..., "data": ...}',
+    )
+    chosen.add_argument("--all", action="store_true", help="every pipeline that publishes a topic, in one output")
     replay.add_argument("--pipelines", type=Path, default=None, help="pipelines folder (default ./pipelines)")
     replay.add_argument("--out", type=Path, default=None, help="output file (default stdout; .gz compresses)")
     replay.add_argument("--skip-bad", action="store_true", help="skip bad lines, report how many")
@@ -46,32 +54,40 @@ def register_offline(subparsers: Any) -> None:
         help="convert a provider CSV (histdata, truefx) into a tick file",
         description="Convert a histdata.com (EST, no DST) or TrueFX (ISO with offset) quote CSV into a tick file.",
     )
-    importer.add_argument("csv", type=Path)
+    importer.add_argument("csv", type=Path, help="the provider's quote CSV (histdata.com or TrueFX)")
     importer.add_argument("-o", "--out", type=Path, required=True, help="tick file to write (.gz compresses)")
     importer.add_argument("--symbol", default=None, help="symbol (default: from the file name)")
     importer.add_argument("--format", choices=("histdata", "truefx"), default=None, help="default: detected")
     importer.set_defaults(func=_import_csv)
 
-    listing = subparsers.add_parser("pipelines", help="list the pipelines a folder declares")
-    listing.add_argument("--pipelines", type=Path, default=None)
+    listing = subparsers.add_parser(
+        "pipelines",
+        help="list the pipelines a folder declares",
+        description="List the pipelines a folder declares: name, topic, policy, sources and description.",
+    )
+    listing.add_argument(
+        "--pipelines", type=Path, default=None, help="pipelines folder (default ./pipelines, else the bundled ones)"
+    )
     listing.set_defaults(func=_list_pipelines)
 
     full = subparsers.add_parser(
         "demo",
         help="the whole chain on the bundled session: TWS simulator, IBKR feed, pipelines, trader, dashboard",
         description="Serve the dashboard at http://HOST:PORT/ on a live chain with no broker: the TWS simulator "
-        "streams the bundled real EUR/USD session, the IBKR adapter reads it over ib_insync, the example "
+        "streams the bundled real EUR/USD and USD/JPY sessions, the IBKR adapter reads it over ib_insync, the example "
         "evaluator's signals are traded on the simulator and the fills come back as trades.",
     )
-    full.add_argument("--host", default="127.0.0.1")
-    full.add_argument("--port", type=int, default=8080)
+    full.add_argument("--host", default="127.0.0.1", help="address the dashboard listens on (default 127.0.0.1)")
+    full.add_argument("--port", type=int, default=8080, help="port of the dashboard (default 8080; 0 picks a free one)")
     full.add_argument("--speed", type=float, default=120.0, help="replay speed (120 = two minutes per second)")
-    full.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled session)")
+    full.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled sessions)")
     full.set_defaults(func=_demo)
 
     demo = subparsers.add_parser(
         "top",
         help="watch the standard pipelines over a paced replay, live in the terminal",
+        description="Replay a tick file at a pace and show prices, signals and stream health live in the "
+        "terminal; Ctrl-C stops.",
     )
     demo.add_argument("--speed", type=float, default=60.0, help="replay speed (60 = a minute per second)")
     demo.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled session)")
@@ -111,8 +127,11 @@ def _replay(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         pipelines = {p.name: p for p in load_pipelines(args.pipelines)}
-        if args.pipeline not in pipelines:
-            return _fail(console, f"unknown pipeline {args.pipeline!r}; known: {', '.join(sorted(pipelines))}")
+        names: list[str] = [p.name for p in pipelines.values() if p.publish] if args.all else args.pipeline
+        for name in names:
+            if name not in pipelines:
+                return _fail(console, f"unknown pipeline {name!r}; known: {', '.join(sorted(pipelines))}")
+        names = list(dict.fromkeys(names))  # once each, in the order given
         settings = parse_settings(args.set)
         stats = ReadStats()
         events = read_events(args.file, skip_bad=args.skip_bad, stats=stats)
@@ -121,18 +140,29 @@ def _replay(args: argparse.Namespace) -> int:
             if stats.skipped:
                 _note(stats.summary())
             return _fail(console, f"{args.file}: no events")
-        # The pipeline needs every source it reads, and the evaluators that feed them.
-        needed = _with_feeders(pipelines, args.pipeline)
+        # The pipelines need every source they read, and the evaluators that feed them.
+        needed = {p.name: p for name in names for p in with_feeders(pipelines, name)}
         scheduler = ReplayScheduler(first.time)
-        engine = Engine(pipelines=needed, scheduler=scheduler, settings=settings, publish=False)
+        engine = Engine(pipelines=list(needed.values()), scheduler=scheduler, settings=settings, publish=False)
         engine.start()
+        chosen = " ".join(f"--pipeline {name}" for name in names)
+        failed: list[Exception] = []  # a write that failed (the reader left: `| head`) ends the replay
         with _output(args.out) as out:
-            out.write(encode_header(f"rxstream replay {args.file.name} --pipeline {args.pipeline}"))
-            engine.outputs[args.pipeline].subscribe(lambda value: out.write(_line(value)))
-            replayed = replay_virtual(
-                _with_progress(itertools.chain([first], events), stats, console), engine,
+            if len(names) == 1 and not args.all:  # a tick file, as it always was
+                out.write(encode_header(f"rxstream replay {args.file.name} {chosen}"))
+                engine.outputs[names[0]].subscribe(lambda value: out.write(_line(value)), failed.append)
+            else:
+                out.write(dumps({"format": TOPICS_FORMAT, "version": 1,
+                                 "source": f"rxstream replay {args.file.name} {chosen}"}) + b"\n")
+                for name in names:
+                    _write_topic(engine.outputs[name], pipelines[name].topic or name, out, failed.append)
+            replayed = itertools.takewhile(lambda _: not failed, itertools.chain([first], events))
+            result = replay_virtual(
+                _with_progress(replayed, stats, console), engine,
                 on_backwards="error" if args.strict else "clamp", file_stats=stats,
             )
+            if failed:
+                raise failed[0]
         engine.stop()
     except RxstreamError as error:  # bad file, pipeline or setting: one line naming it
         return _fail(console, str(error))
@@ -140,22 +170,23 @@ def _replay(args: argparse.Namespace) -> int:
         _note(stats.summary())
         for reason in stats.reasons:
             _note(f"  {reason}")
-    if replayed.backwards:
-        _note(replayed.backwards_summary())
+    if result.backwards:
+        _note(result.backwards_summary())
     return 0
 
 
-def _with_feeders(pipelines: dict[str, Any], name: str) -> list[Any]:
-    """The pipeline ``name`` and every pipeline that feeds one of the sources it reads (transitively)."""
-    chosen = {name}
-    frontier = [name]
-    while frontier:
-        wanted = set(pipelines[frontier.pop()].sources)
-        for other in pipelines.values():
-            if other.feeds in wanted and other.name not in chosen:
-                chosen.add(other.name)
-                frontier.append(other.name)
-    return [p for n, p in pipelines.items() if n in chosen]
+TOPICS_FORMAT = "rxstream.topics"
+"""The header's format of a replay of several pipelines: one ``{"topic", "data"}`` object per line."""
+
+
+def _write_topic(output: Any, topic: str, out: IO[bytes], failed: Callable[[Exception], None]) -> None:
+    """Write each value of ``output`` as ``{"topic":...,"data":<its single-pipeline line>}``."""
+    prefix = b'{"topic":' + dumps(topic) + b',"data":'
+
+    def write(value: Any) -> None:
+        out.write(prefix + _line(value)[:-1] + b"}\n")
+
+    output.subscribe(write, failed)
 
 
 def _line(value: Any) -> bytes:
@@ -164,11 +195,32 @@ def _line(value: Any) -> bytes:
     return dumps(value) + b"\n"
 
 
+class _ReaderLeft(BaseException):
+    """Raised when stdout's reader left (``| head``): a ``BaseException``, like ``KeyboardInterrupt``,
+    so that it ends the replay through the pipelines' per-subscriber error isolation."""
+
+
+class _Stdout:
+    """``stdout`` for the replay's output, ending the replay when its reader leaves."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._stream.write(data)
+        except BrokenPipeError:
+            raise _ReaderLeft from None
+
+
 @contextlib.contextmanager
 def _output(path: Path | None) -> Iterator[IO[bytes]]:
     if path is None:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
+        try:
+            yield _Stdout(sys.stdout.buffer)  # type: ignore[misc]
+            sys.stdout.buffer.flush()
+        except (_ReaderLeft, BrokenPipeError):
+            reader_left()
         return
     if path.suffix == ".gz":
         import gzip
@@ -182,6 +234,8 @@ def _output(path: Path | None) -> Iterator[IO[bytes]]:
 
 def _import_csv(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
+    if not args.csv.is_file():
+        return _fail(console, f"{args.csv}: no such file")
     try:
         count = import_csv(args.csv, args.out, symbol=args.symbol, fmt=args.format)
     except TickFileError as error:
@@ -207,18 +261,17 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.speed <= 0:
         return _fail(Console(stderr=True), f"--speed must be positive, got {args.speed}")
-    try:
-        asyncio.run(run_demo(host=args.host, port=args.port, speed=args.speed, file=args.file))
-    except OSError as error:
-        return _fail(Console(stderr=True), f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
-    except KeyboardInterrupt:
-        pass
+    # A busy port is a ConfigError and Ctrl-C before the signal handler is up a KeyboardInterrupt:
+    # rxstream.cli.main turns both into one line.
+    asyncio.run(run_demo(host=args.host, port=args.port, speed=args.speed, file=args.file))
     return 0
 
 
 def _demo_terminal(args: argparse.Namespace) -> int:
     from .terminal import run_terminal_demo
 
+    if args.file is not None and not args.file.is_file():
+        return _fail(Console(stderr=True), f"{args.file}: no such file")
     feed = ReplayFeed(args.file, speed=args.speed, loop=True)
     try:
         asyncio.run(run_terminal_demo(feed, seconds=args.seconds))

@@ -96,6 +96,7 @@ class Engine:
         backoff: Backoff | None = None,
         error_threshold: int = 10,
         stale_after: float = 300.0,
+        stale_overrides: Mapping[str, float | None] | None = None,
         history: int = 1000,
         publish: bool = True,
         health_interval: float | None = None,
@@ -115,6 +116,7 @@ class Engine:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._error_threshold = error_threshold
         self._stale_after = stale_after
+        self._stale_overrides = dict(stale_overrides or {})  # per stream, over what the pipeline declares
         self._history = history
         self._publish = publish
         self._health_interval = health_interval
@@ -148,7 +150,12 @@ class Engine:
         scheduler = self.scheduler
         assert scheduler is not None
         if self.health is None:
-            self.health = HealthMonitor(scheduler, error_threshold=self._error_threshold, stale_after=self._stale_after)
+            self.health = HealthMonitor(
+                scheduler,
+                error_threshold=self._error_threshold,
+                stale_after=self._stale_after,
+                overrides=self._stale_overrides,
+            )
         self.health.scheduler = scheduler
         self.running = True
         for pipeline in self.pipelines.values():
@@ -236,7 +243,7 @@ class Engine:
     def _start_pipeline(self, pipeline: Pipeline) -> None:
         assert self.health is not None and self.scheduler is not None
         name = pipeline.name
-        self.health.register(name)
+        self.health.register(name, stale_after=pipeline.stale_after)
         output = self.outputs[name]
         if pipeline.publish and self._publish:
             assert pipeline.topic is not None

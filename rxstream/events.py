@@ -33,6 +33,7 @@ from .errors import ValidationError
 __all__ = [
     "EVENT_TYPES",
     "Action",
+    "Bar",
     "Event",
     "Fill",
     "PositionUpdate",
@@ -342,3 +343,62 @@ def event_from_dict(d: Mapping[str, Any]) -> Event:
     if build is None:
         raise ValidationError("type", f"expected one of {', '.join(EVENT_TYPES)}, got {d.get('type')!r}")
     return build(d)
+
+
+# --- bars (derived records, not replayable events: they have no single ``time``) ------
+
+
+class _BarFields(NamedTuple):
+    symbol: str
+    start: datetime
+    end: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    ticks: int
+
+
+class Bar(_BarFields):
+    """An OHLC bar of one symbol over ``[start, end)``; ``ticks`` prices went into it.
+
+    Serialises as ``{"type": "bar", "symbol", "start", "end", "open", "high",
+    "low", "close", "ticks"}`` with the times as ISO-8601 ``Z`` strings.
+
+    >>> b = Bar("EURUSD", datetime(2020, 1, 1, 22, 0, tzinfo=UTC), datetime(2020, 1, 1, 22, 1, tzinfo=UTC),
+    ...         1.1214, 1.1216, 1.1213, 1.1215, 12)
+    >>> b.to_json()[:58]
+    b'{"type":"bar","symbol":"EURUSD","start":"2020-01-01T22:00:'
+    >>> Bar.from_dict(b.to_dict()) == b
+    True
+    """
+
+    __slots__ = ()
+    kind = "bar"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Bar:
+        """Build a bar from an untrusted mapping (``type`` may be present)."""
+        _no_unknown(d, _BAR_KEYS, "bar")
+        ticks = d.get("ticks")
+        if type(ticks) is not int or ticks < 1:
+            raise ValidationError("ticks", f"expected a positive integer, got {ticks!r}", event="bar")
+        start, end = _time(d, "start", "bar"), _time(d, "end", "bar")
+        if end <= start:
+            raise ValidationError("end", f"must be after start {start.isoformat()}", event="bar")
+        prices = [_required_number(d, name, "bar") for name in ("open", "high", "low", "close")]
+        open_, high, low, close = prices
+        if not low <= min(open_, close) <= max(open_, close) <= high:
+            raise ValidationError("high", f"expected low <= open, close <= high, got {prices}", event="bar")
+        return cls(_string(d, "symbol", "bar"), start, end, open_, high, low, close, ticks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict with a ``type`` tag (times as datetimes; ``to_json`` writes them ISO-8601)."""
+        return _as_dict(self)
+
+    def to_json(self) -> bytes:
+        """Compact JSON bytes."""
+        return dumps(_as_dict(self))
+
+
+_BAR_KEYS = frozenset(Bar._fields) | {"type"}

@@ -4,9 +4,18 @@ A stream is *unhealthy* when any of these holds:
 
 * ``error_threshold`` (default 10) consecutive errors were recorded; a successful
   update resets the count;
-* nothing was recorded as an update for ``stale_after`` (default 300 s), counted
+* nothing was recorded as an update for its staleness (default 300 s), counted
   from the last update or, before the first one, from registration;
 * it was marked down (a broker disconnect, for example) and not yet marked up.
+
+Staleness is per stream. A stream that should tick (prices) takes the monitor's
+``stale_after``; a stream may declare its own when it is registered, or
+``None``: an event stream that may be quiet for hours (fills, signals) is never
+stale, only erroring or down. ``overrides`` (a setting, by stream name) win over
+both::
+
+    HealthMonitor(scheduler, stale_after=300, overrides={"signals": 3600})
+    health.register("trade_executions", stale_after=None)
 
 The monitor reads time from a reactivex scheduler, so the same rules hold in
 virtual time (tests, replays) and on the live loop. There is no module-level
@@ -27,19 +36,50 @@ True
 >>> scheduler.advance_by(timedelta(minutes=5))
 >>> health.is_healthy("prices")
 False
+>>> health.register("fills", stale_after=None)
+>>> scheduler.advance_by(timedelta(days=1))
+>>> health.is_healthy("fills")
+True
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from reactivex.abc import SchedulerBase
 
-from .errors import ConfigError
+from .errors import ConfigError, UnknownNameError
 
-__all__ = ["HealthMonitor", "StreamHealth"]
+__all__ = ["HealthMonitor", "Staleness", "StreamHealth"]
+
+Staleness: TypeAlias = float | timedelta | Literal["default"] | None
+"""How long a stream may go without an update: seconds, ``None`` (never stale), or
+``"default"`` (the monitor's ``stale_after``)."""
+
+
+def _span(value: float | timedelta, setting: str) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
+        raise ConfigError(setting, f"expected seconds or None, got {value!r}")
+    if not isinstance(value, timedelta) and value != value:  # NaN
+        raise ConfigError(setting, f"must be a number of seconds, got {value}")
+    try:
+        span = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    except OverflowError:
+        limit = timedelta.max.total_seconds()
+        raise ConfigError(setting, f"must be at most {limit:.0f} seconds, got {value}") from None
+    if not span > timedelta(0):
+        raise ConfigError(setting, f"must be positive, got {value}")
+    return span
+
+
+def _staleness(value: Staleness, setting: str) -> timedelta | Literal["default"] | None:
+    """Validate a staleness: a positive span, ``None`` or ``"default"``."""
+    if value is None or value == "default":
+        return value
+    return _span(value, setting)
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -63,6 +103,10 @@ class StreamHealth:
     recovery_attempts: int = 0
     last_error: str | None = None
     down_reason: str | None = None
+    stale_after: timedelta | None = None
+    """None: never stale (an event stream that may be quiet)."""
+    last_error_at: datetime | None = None
+    """When ``last_error`` happened: a healthy stream's ``last_error`` is history, not its state."""
 
 
 class HealthMonitor:
@@ -74,27 +118,35 @@ class HealthMonitor:
         *,
         error_threshold: int = 10,
         stale_after: float | timedelta = 300.0,
+        overrides: Mapping[str, float | timedelta | None] | None = None,
     ) -> None:
-        if error_threshold < 1:
-            raise ConfigError("error_threshold", f"must be at least 1, got {error_threshold}")
-        stale = stale_after if isinstance(stale_after, timedelta) else timedelta(seconds=stale_after)
-        if stale <= timedelta(0):
-            raise ConfigError("stale_after", f"must be positive, got {stale_after}")
+        if isinstance(error_threshold, bool) or not isinstance(error_threshold, int) or error_threshold < 1:
+            raise ConfigError("error_threshold", f"must be an integer of at least 1, got {error_threshold!r}")
         self.scheduler = scheduler
         self.error_threshold = error_threshold
-        self.stale_after = stale
+        self.stale_after = _span(stale_after, "stale_after")
+        self.overrides: dict[str, timedelta | None] = {}
+        for name, value in (overrides or {}).items():
+            chosen = _staleness(value, f"stale_after for {name}")
+            self.overrides[name] = self.stale_after if chosen == "default" else chosen
         self._streams: dict[str, StreamHealth] = {}
 
     # --- recording ------------------------------------------------------------------
 
-    def register(self, stream: str) -> None:
-        """Start tracking ``stream`` (again: registering resets nothing already tracked)."""
-        self._get(stream)
+    def register(self, stream: str, *, stale_after: Staleness = "default") -> None:
+        """Start tracking ``stream``, stale after ``stale_after`` seconds without an update
+        (``None``: never; ``"default"``: the monitor's). An override for ``stream`` wins.
+        Registering again keeps what was recorded, and the staleness unless one is given."""
+        chosen = _staleness(stale_after, f"stale_after for {stream}")
+        state = self._get(stream)
+        if chosen != "default" and stream not in self.overrides:
+            state.stale_after = chosen
 
     def _get(self, stream: str) -> StreamHealth:
         state = self._streams.get(stream)
         if state is None:
-            state = self._streams[stream] = StreamHealth(stream, self.scheduler.now)
+            stale = self.overrides.get(stream, self.stale_after)
+            state = self._streams[stream] = StreamHealth(stream, self.scheduler.now, stale_after=stale)
         return state
 
     def record_update(self, stream: str) -> None:
@@ -110,6 +162,7 @@ class HealthMonitor:
         state.error_count += 1
         state.total_errors += 1
         state.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        state.last_error_at = self.scheduler.now
 
     def record_recovery_attempt(self, stream: str) -> None:
         """The stream is being resubscribed or reconnected."""
@@ -118,6 +171,8 @@ class HealthMonitor:
     def mark_down(self, stream: str, reason: str) -> None:
         """Unhealthy until :meth:`mark_up`, whatever else is recorded (e.g. broker disconnected)."""
         state = self._get(stream)
+        if state.down_reason != reason:  # marked down again for the same reason: still the same error
+            state.last_error_at = self.scheduler.now
         state.down_reason = reason
         state.last_error = reason
 
@@ -133,16 +188,21 @@ class HealthMonitor:
         return list(self._streams)
 
     def get(self, stream: str) -> StreamHealth:
-        """The record of ``stream``; raises ``KeyError`` if it was never registered."""
-        return self._streams[stream]
+        """The record of ``stream``; raises :class:`~rxstream.errors.UnknownNameError` if it was never registered."""
+        state = self._streams.get(stream)
+        if state is None:
+            raise UnknownNameError("stream", stream, "it was never registered with the health monitor")
+        return state
 
     def is_healthy(self, stream: str) -> bool:
         """Whether ``stream`` is healthy now (see the module docstring for the rules)."""
-        state = self._streams[stream]
+        state = self.get(stream)
         if state.down_reason is not None or state.error_count >= self.error_threshold:
             return False
+        if state.stale_after is None:
+            return True
         since = state.last_update or state.started_at
-        return self.scheduler.now - since < self.stale_after
+        return self.scheduler.now - since < state.stale_after
 
     def check(self) -> dict[str, bool]:
         """Health of every stream by name."""
@@ -160,6 +220,8 @@ class HealthMonitor:
                 "total_updates": state.total_updates,
                 "total_errors": state.total_errors,
                 "last_error": state.last_error,
+                "stale_after": state.stale_after.total_seconds() if state.stale_after is not None else None,
+                "last_error_at": _iso(state.last_error_at),
             }
             for name, state in self._streams.items()
         }

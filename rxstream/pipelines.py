@@ -35,11 +35,11 @@ from typing import Any, Literal
 
 from reactivex import Observable, abc
 
-from .errors import ConfigError, PipelineLoadError
+from .errors import ArgumentError, ArgumentTypeError, ConfigError, PipelineLoadError, UnknownNameError
 from .health import HealthMonitor
 from .hub import Hub
 
-__all__ = ["Pipeline", "PipelineContext", "builtin_pipelines_dir", "load_pipelines", "parse_settings"]
+__all__ = ["Pipeline", "PipelineContext", "builtin_pipelines_dir", "load_pipelines", "parse_settings", "with_feeders"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _load_ids = count()
@@ -59,6 +59,10 @@ class Pipeline:
         publish: Publish the output as a topic (an evaluator that only feeds a source may not).
         feeds: Push the output into this engine source as well (e.g. an evaluator feeding ``signals``).
         description: One line for the status route and ``rxstream pipelines``.
+        stale_after: Seconds without output after which the stream is unhealthy: ``"default"`` (the
+            server's ``stale_after`` setting, 300 s) for streams that should tick, a number of its own,
+            or ``None`` for an event stream that may be quiet for hours (fills, signals). The
+            ``stream_stale_after`` setting overrides it per stream.
     """
 
     name: str
@@ -70,17 +74,26 @@ class Pipeline:
     publish: bool = True
     feeds: str | None = None
     description: str = ""
+    stale_after: float | Literal["default"] | None = "default"
     origin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ValueError(f"pipeline name {self.name!r}: use lowercase letters, digits, '_', '.', '-'")
+        where = f"pipeline {self.name!r}"
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            rule = "use lowercase letters, digits, '_', '.', '-' (at most 64)"
+            raise ArgumentError(f"pipeline name {self.name!r}", rule)
         if self.policy not in ("state", "lossless"):
-            raise ValueError(f"pipeline {self.name!r}: policy must be 'state' or 'lossless', got {self.policy!r}")
+            raise ArgumentError(where, f"policy must be 'state' or 'lossless', got {self.policy!r}")
         if self.policy == "state" and self.key is None:
-            raise ValueError(f"pipeline {self.name!r}: a state pipeline needs key=...")
+            raise ArgumentError(where, "a state pipeline needs key=...")
         if not callable(self.build):
-            raise ValueError(f"pipeline {self.name!r}: build must be callable")
+            raise ArgumentTypeError(where, "build must be callable")
+        if self.key is not None and not callable(self.key):
+            raise ArgumentTypeError(where, "key must be callable")
+        if self.stale_after not in (None, "default"):
+            stale = self.stale_after
+            if isinstance(stale, bool) or not isinstance(stale, int | float) or not 0 < stale < 1e9:
+                raise ArgumentError(where, f"stale_after must be seconds (< 1e9), None or 'default', not {stale!r}")
         if isinstance(self.sources, str):
             object.__setattr__(self, "sources", (self.sources,))
         if self.topic is None and self.publish:
@@ -100,7 +113,9 @@ class PipelineContext:
     def source(self, name: str) -> Hub[Any]:
         """The engine source ``name``; it must be listed in the pipeline's ``sources``."""
         if name not in self.pipeline.sources:
-            raise KeyError(f"pipeline {self.pipeline.name!r} reads {name!r} but does not declare it in sources")
+            raise UnknownNameError(
+                "source", name, f"pipeline {self.pipeline.name!r} reads it but does not declare it in sources"
+            )
         return self.sources[name]
 
     def setting(self, name: str, default: Any) -> Any:
@@ -132,6 +147,22 @@ def builtin_pipelines_dir() -> Path:
     from . import builtin_pipelines
 
     return Path(builtin_pipelines.__file__).parent
+
+
+def with_feeders(pipelines: Mapping[str, Pipeline], name: str) -> list[Pipeline]:
+    """The pipeline ``name`` and every pipeline that feeds a source it reads, transitively, in ``pipelines`` order.
+
+    What a replay or a backtest of ``name`` must run: ``signals`` needs the evaluator that feeds it.
+    """
+    chosen = {name}
+    frontier = [name]
+    while frontier:
+        wanted = set(pipelines[frontier.pop()].sources)
+        for other in pipelines.values():
+            if other.feeds in wanted and other.name not in chosen:
+                chosen.add(other.name)
+                frontier.append(other.name)
+    return [p for n, p in pipelines.items() if n in chosen]
 
 
 def load_pipelines(directory: str | Path | None = None) -> list[Pipeline]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .addresses import parse_address
 from .errors import ConfigError
 
 __all__ = ["Settings"]
@@ -39,22 +40,22 @@ def _opt(default: Any, help_: str, *, minimum: float | None = None, choices: tup
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything ``rxstream serve`` can be told; defaults from DESIGN.md section 2."""
+    """Everything ``rxstream serve`` can be told; defaults as in docs/configuration.md."""
 
     host: str = _opt("127.0.0.1", "address to listen on")
     port: int = _opt(8080, "port to listen on", minimum=0)
     max_connections: int = _opt(100, "WebSocket connections at once; the next gets close 1013", minimum=1)
-    ping_interval: float = _opt(30.0, "seconds between WebSocket heartbeats; a peer silent for half that is dropped",
-                                minimum=0.1)
-    price_update_interval: float = _opt(3.0, "seconds between price updates per symbol", minimum=0.0)
-    portfolio_update_interval: float = _opt(5.0, "seconds between portfolio updates", minimum=0.0)
+    ping_interval: float = _opt(
+        30.0, "seconds of silence before a client is pinged; no answer in half that and it is dropped", minimum=0.1
+    )
     replay_speed: float = _opt(1.0, "replay speed of the demo session (1 = real time)", minimum=0.001)
     replay_file: str | None = _opt(None, "tick file to replay (default: the bundled EUR/USD session)")
     replay_loop: bool = _opt(True, "start the replay again when it ends")
-    pipelines: str | None = _opt(None, "pipelines folder (default: the bundled pipelines)")
+    pipelines: str | None = _opt(None, "pipelines folder (default: the bundled pipelines, whatever the current"
+                                 " directory holds)")
     history_size: int = _opt(1000, "messages kept per lossless topic for resume", minimum=1)
-    queue_limit: int = _opt(1000, "lossless messages queued per client before it is closed as slow (4008)",
-                            minimum=1)
+    queue_limit: int = _opt(1000, "lossless messages a client may fall behind before it is closed as slow (4008);"
+                            " half the history if that is smaller, so it can always resume", minimum=1)
     max_batch: int = _opt(256, "messages per coalesced frame at most", minimum=1)
     max_frame_size: int = _opt(65536, "largest client frame in bytes; larger gets an error (4x closes 1009)",
                                minimum=64)
@@ -65,12 +66,21 @@ class Settings:
     close_timeout: float = _opt(5.0, "seconds to wait for a closing handshake before dropping the socket",
                                 minimum=0.01)
     error_threshold: int = _opt(10, "consecutive errors after which a stream is unhealthy", minimum=1)
-    stale_after: float = _opt(300.0, "seconds without an update after which a stream is unhealthy", minimum=0.001)
+    stale_after: float = _opt(300.0, "seconds without an update after which a stream that should tick is unhealthy",
+                              minimum=0.001)
+    stream_stale_after: tuple[str, ...] = _opt(
+        (), "per-stream staleness over what the pipeline declares: NAME=SECONDS or NAME=never, "
+        "e.g. portfolio_updates=3600,signals=never"
+    )
     health_interval: float = _opt(1.0, "seconds between pushes of changed stream health on the stream_health topic"
                                   " (0: never)", minimum=0.0)
     auth_secret: str | None = _opt(None, "HMAC secret for JWT tokens; set to require a token (never shown)")
     auth_algorithm: str = _opt("HS256", "JWT algorithm", choices=("HS256", "HS384", "HS512"))
-    allowed_origins: tuple[str, ...] = _opt((), "browser Origins allowed to connect (empty: any)")
+    allowed_origins: tuple[str, ...] = _opt(
+        (), "browser Origins allowed to connect besides the page's own (same-origin by default; * for any)"
+    )
+    auth_secret_file: str | None = _opt(None, "file holding the HMAC secret instead of auth_secret (kept out of ps)")
+    protect_status: bool = _opt(False, "require a token on /websocket/status and /metrics too (needs a secret)")
     ibkr: str | None = _opt(None, "HOST:PORT of TWS/IB Gateway: stream from the broker instead of the replay")
     ibkr_client_id: int = _opt(17, "IBKR API client id", minimum=0)
     symbols: tuple[str, ...] = _opt(("EURUSD",), "symbols to subscribe at the broker")
@@ -78,12 +88,22 @@ class Settings:
         (), "NAME=VALUE settings for the pipelines (ctx.setting), e.g. ma_fast=10"
     )
     log_level: str = _opt("INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    bus: str | None = _opt(None, "redis://HOST:PORT/DB: the Redis bus shared by an ingest and gateways"
+                           " (unset: in memory, one process)")
+    history_seconds: float = _opt(600.0, "seconds of messages kept per topic on the Redis bus for resume and"
+                                  " rewind (with history_size, whichever is reached first)", minimum=0.001)
+    standby: bool = _opt(False, "ingest: wait for the running ingest's lease to expire, then take over")
+    lease_seconds: float = _opt(5.0, "ingest: time to live of the write lease; a standby takes over within it",
+                                minimum=0.1)
+    bus_buffer: int = _opt(100000, "ingest: messages buffered while Redis is away (past it the oldest are"
+                           " dropped)", minimum=1)
 
     def __post_init__(self) -> None:
         for f in fields(self):
             _check(f, getattr(self, f.name), "value")
         if self.ibkr is not None:
-            _host_port(self.ibkr)
+            parse_address(self.ibkr)
+        self.stale_overrides()
 
     # --- sources ----------------------------------------------------------------------
 
@@ -124,8 +144,10 @@ class Settings:
             if f.name in _SECRET:
                 shown = "unset"
             help_ = f"{f.metadata['help']} [env RXSTREAM_{f.name.upper()}; default {shown}]"
-            nargs = "+" if _kind(f) == "tuple" else None
-            parser.add_argument(_flag(f.name), dest=f.name, metavar=_metavar(f), default=None, help=help_, nargs=nargs)
+            nargs = "+" if _kind(f) == "tuple" else "?" if _kind(f) == "bool" else None
+            const = "true" if _kind(f) == "bool" else None  # a bare --standby means --standby true
+            parser.add_argument(_flag(f.name), dest=f.name, metavar=_metavar(f), default=None, help=help_,
+                                nargs=nargs, const=const)
 
     def public(self) -> dict[str, Any]:
         """The settings as JSON-ready values, secrets replaced by whether they are set."""
@@ -142,9 +164,30 @@ class Settings:
         """A copy with ``changes`` (validated)."""
         return dataclasses.replace(self, **changes)
 
+    def stale_overrides(self) -> dict[str, float | None]:
+        """``stream_stale_after`` by stream name: seconds, or None for never stale."""
+        out: dict[str, float | None] = {}
+        for entry in self.stream_stale_after:
+            name, sep, text = entry.partition("=")
+            name, text = name.strip(), text.strip().lower()
+            if not sep or not name:
+                raise ConfigError("stream_stale_after", f"expected NAME=SECONDS or NAME=never, got {entry!r}")
+            if text in ("never", "none"):
+                out[name] = None
+                continue
+            try:
+                seconds = float(text)
+            except ValueError:
+                seconds = math.nan
+            if not 0 < seconds < 1e9:
+                reason = f"{name}: expected seconds (0 < s < 1e9) or never, got {text!r}"
+                raise ConfigError("stream_stale_after", reason)
+            out[name] = seconds
+        return out
+
     def ibkr_address(self) -> tuple[str, int] | None:
         """``ibkr`` split into host and port."""
-        return _host_port(self.ibkr) if self.ibkr else None
+        return parse_address(self.ibkr) if self.ibkr else None
 
 
 def _flag(name: str) -> str:
@@ -212,13 +255,6 @@ def _check(f: dataclasses.Field[Any], value: Any, where: str) -> None:
         raise ConfigError(f.name, f"expected one of {', '.join(choices)}, got {value!r}")
     if f.name == "port" and value > 65535:
         raise ConfigError(f.name, f"must be at most 65535, got {value!r}")
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError("ibkr", f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
 
 
 def _from_toml(path: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from rxstream.pipelines import Pipeline, PipelineContext
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
+    "CSP",
     "ConsoleWatch",
     "FlakyFeed",
     "RestartableSite",
@@ -37,6 +38,7 @@ __all__ = [
     "free_port",
     "require_browser",
     "screenshot_path",
+    "with_csp",
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -76,6 +78,23 @@ def screenshot_path(tmp_path: Path) -> Path:
     path = Path(chosen) if chosen else tmp_path / "dashboard.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+CSP = "default-src 'self'"
+
+
+def with_csp(app: web.Application) -> web.Application:
+    """``app`` sending ``Content-Security-Policy: default-src 'self'`` on every response that has none.
+
+    The page must work under it: no inline script, style or event handler, no ``data:`` URL.
+    Chromium reports each violation as a console error, which :class:`ConsoleWatch` collects.
+    """
+
+    async def add(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+
+    app.on_response_prepare.append(add)
+    return app
 
 
 def free_port() -> int:

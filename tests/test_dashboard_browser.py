@@ -5,7 +5,12 @@ random-walk quotes for four more symbols, the bundled pipelines, and a news pipe
 source the test can take down. The gateway app is a thin layer over that engine's bus, so
 stopping and starting the site on the same port is a server restart that keeps the epoch:
 trades published while the page is disconnected must reach it on resume, each exactly once.
-A dropped connection (no close frame) and a new server process (a new epoch) follow.
+A dropped connection (no close frame) and a new server process (a new epoch) follow: the new
+server's broker sends the day's executions again, and the page still shows each fill once.
+Every page is served with ``Content-Security-Policy: default-src 'self'``.
+
+Two shorter tests follow: the chart draws candles from published ``bars_1m`` bars, and the
+page's resume module (``static/resume.js``) passes the shared resume vectors in Chromium.
 
 Chromium is Debian's (``/usr/bin/chromium``); see ``browser_support`` for when the test skips.
 The screenshots go to ``$RXSTREAM_SCREENSHOT`` (and ``…-phone.png`` beside it) or a temporary file.
@@ -13,8 +18,9 @@ The screenshots go to ``$RXSTREAM_SCREENSHOT`` (and ``…-phone.png`` beside it)
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +34,12 @@ from browser_support import (
     WalkFeed,
     require_browser,
     screenshot_path,
+    with_csp,
 )
+from gateway_helpers import make_bus, tick
+from resume_vectors import VECTORS
 
+from rxstream.bus import TopicSpec
 from rxstream.engine import Engine
 from rxstream.events import Fill, PositionUpdate, Signal
 from rxstream.gateway.app import BROADCASTER, StaticBackend, create_app
@@ -43,7 +53,7 @@ pytestmark = pytest.mark.browser
 WAIT = 10_000  # ms: the longest any page condition may take
 SYMBOLS = {"GBPUSD": 1.2712, "USDJPY": 157.42, "AUDUSD": 0.6571, "USDCHF": 0.8843}
 PRICE_OF = {"EURUSD": 1.1215, **SYMBOLS}
-SETTINGS = Settings(price_update_interval=0.25, portfolio_update_interval=0.25, close_timeout=2.0)
+SETTINGS = Settings(close_timeout=2.0)
 
 LIVE = '#conn[data-state="live"]'
 NOT_LIVE = '#conn:not([data-state="live"])'
@@ -65,7 +75,23 @@ def make_signal(n: int, symbol: str = "EURUSD") -> Signal:
 
 def gateway_over(engine: Engine) -> Any:
     """An app factory serving ``engine``'s bus; the engine is the caller's and outlives the app."""
-    return lambda: create_app(SETTINGS, backend=StaticBackend(engine.bus, engine.health, engine.scheduler))
+    return lambda: with_csp(create_app(SETTINGS, backend=StaticBackend(engine.bus, engine.health, engine.scheduler)))
+
+
+def bars(symbol: str, start: datetime, count: int, price: float, seed: int) -> list[dict[str, Any]]:
+    """``count`` one-minute bars of ``symbol`` from ``start``, a random walk around ``price``."""
+    rng = random.Random(seed)
+    out = []
+    for n in range(count):
+        t0 = start + timedelta(minutes=n)
+        opening = price
+        path = [opening + rng.gauss(0, price * 4e-4) for _ in range(6)]
+        price = path[-1]
+        out.append({"type": "bar", "symbol": symbol, "start": t0.isoformat().replace("+00:00", "Z"),
+                    "end": (t0 + timedelta(minutes=1)).isoformat().replace("+00:00", "Z"),
+                    "open": round(opening, 5), "high": round(max(opening, *path), 5),
+                    "low": round(min(opening, *path), 5), "close": round(price, 5), "ticks": 6 + n % 5})
+    return out
 
 
 async def rows(page: Any, selector: str, at_least: int) -> None:
@@ -94,12 +120,16 @@ class Scene:
     site: RestartableSite
     console: ConsoleWatch
     news: FlakyFeed
-    sent: list[str] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+
+    @property
+    def sent(self) -> list[str]:
+        return [f.exec_id for f in self.fills]
 
     def fill(self, fill: Fill, engine: Engine | None = None, *, repeat: bool = False) -> None:
         (engine or self.engine).sources["fills"].on_next(fill)
         if not repeat:
-            self.sent.append(fill.exec_id)
+            self.fills.append(fill)
 
     async def client(self) -> dict[str, Any]:
         return await self.page.evaluate("() => window.rxdash.state")
@@ -137,6 +167,16 @@ async def live_rows(s: Scene) -> None:
     await rows(page, "#trades-body tr", 8)
     assert await s.trade_ids() == sorted(s.sent)
     assert await text(page, '#positions-body tr[data-key="DU1234567:GBPUSD"] td:nth-child(3)') == "-100,000"
+
+    # the last 40 minutes' bars, as a bars_1m pipeline running that long would have published them
+    minute = datetime.now(UTC).replace(second=0, microsecond=0)
+    for n, (symbol, price) in enumerate(PRICE_OF.items()):
+        for bar in bars(symbol, minute - timedelta(minutes=40), 40, price, seed=n):
+            s.engine.bus.publish("bars_1m", bar)
+    await page.click('#prices-body tr[data-symbol="EURUSD"]')  # the chart follows the clicked row
+    await page.wait_for_function(
+        "() => { const c = document.querySelector('#candles');"
+        " return c.dataset.symbol === 'EURUSD' && Number(c.dataset.candles) >= 40; }", timeout=WAIT)
     width = await page.get_attribute('#signals-feed li[data-symbol="GBPUSD"] .bar i', "style")
     assert width and "width" in width
 
@@ -181,7 +221,8 @@ async def resumes_after_restart(s: Scene) -> None:
 
     assert await s.trade_ids() == sorted(s.sent), "every trade exactly once"
     client = await s.client()
-    assert client["recovered"] == {"trade_executions": True, "signals": True}
+    assert client["recovered"]["trade_executions"] is True and client["recovered"]["signals"] is True
+    assert all(client["recovered"].values()), client["recovered"]  # every lossless topic the page follows
     assert client["gaps"] == 0 and client["epochChanges"] == 0
     assert client["lastSeq"]["trade_executions"] == len(s.sent)
     feed = await page.eval_on_selector_all(
@@ -228,7 +269,8 @@ async def screenshots(s: Scene, path: Path) -> None:
 
 
 async def new_epoch_after_a_new_server(s: Scene) -> None:
-    """A new server process (new bus, new epoch): state reloads, trades stay, none twice."""
+    """A new server process (new bus, new epoch) whose broker sends the day's executions again:
+    the page resets to the new server's state, and shows every fill once."""
     page = s.page
     s.console.outage = True
     await s.site.stop()
@@ -238,14 +280,16 @@ async def new_epoch_after_a_new_server(s: Scene) -> None:
         await s.site.start()
         await page.wait_for_selector(LIVE, timeout=WAIT)
         s.console.outage = False
-        s.fill(make_fill(17, "AUDUSD"), fresh, repeat=True)  # the broker replays an execution sent before
+        for f in s.fills:  # the restarted broker connection re-requests the day's executions
+            fresh.sources["fills"].on_next(f)
         late = make_fill(18, "USDCHF")
         s.fill(late, fresh)
         await page.wait_for_selector(f'#trades-body tr[data-exec-id="{late.exec_id}"]', timeout=WAIT)
+        ids = await page.evaluate("() => window.rxdash.tradeIds()")
+        assert sorted(ids) == sorted(s.sent) and len(ids) == len(set(ids)), "every fill exactly once"
         client = await s.client()
         assert client["epoch"] == fresh.bus.epoch and client["epochChanges"] == 1
-        assert client["recovered"]["trade_executions"] is False
-        assert await s.trade_ids() == sorted(s.sent)
+        assert client["recovered"]["trade_executions"] is False and client["resets"] >= 2
         assert await page.is_visible("#positions-empty")  # the new server holds no positions
         await page.wait_for_function(
             "() => document.querySelector('#notice').textContent.includes('new epoch')", timeout=WAIT)
@@ -285,3 +329,99 @@ async def test_dashboard_is_live_follows_health_and_resumes_after_restart(tmp_pa
         finally:
             await site.stop()
     assert console.errors == [], console.errors
+
+
+CANDLES = """() => [...document.querySelectorAll('#candles g.candle')].map((g) => {
+  const wick = g.querySelector('line'), body = g.querySelector('rect');
+  return {start: g.dataset.start, kind: g.getAttribute('class'), high: Number(wick.getAttribute('y1')),
+          low: Number(wick.getAttribute('y2')), top: Number(body.getAttribute('y')),
+          height: Number(body.getAttribute('height'))};
+})"""
+
+
+async def test_the_chart_draws_candles_of_the_selected_symbol_from_bars_1m() -> None:
+    async_playwright = require_browser()
+    bus = make_bus(history=1000)
+    bus.declare(TopicSpec("bars_1m", "lossless", history=1000))
+    t0 = datetime(2024, 12, 19, 12, tzinfo=UTC)
+    eurusd = bars("EURUSD", t0, 30, 1.1215, seed=1)
+    usdjpy = bars("USDJPY", t0, 20, 157.42, seed=2)
+    for bar in eurusd + usdjpy:  # published before the page opens: it backfills them
+        bus.publish("bars_1m", bar)
+    site = RestartableSite(lambda: with_csp(create_app(Settings(), backend=StaticBackend(bus))))
+    console = ConsoleWatch()
+    await site.start()
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1440, "height": 1000})
+                console.attach(page)
+                await page.goto(site.url)
+                await page.wait_for_selector('#candles[data-symbol="EURUSD"][data-candles="30"]', timeout=WAIT)
+                drawn = await page.evaluate(CANDLES)
+                assert [c["start"] for c in drawn] == [b["start"] for b in eurusd]
+                for candle, bar in zip(drawn, eurusd, strict=True):
+                    kind = "up" if bar["close"] > bar["open"] else "down" if bar["close"] < bar["open"] else "flat"
+                    assert candle["kind"] == f"candle {kind}"
+                    assert candle["high"] <= candle["top"] and candle["top"] + candle["height"] <= candle["low"] + 0.2
+                    assert candle["height"] >= 1
+                highest = max(range(30), key=lambda i: eurusd[i]["high"])
+                assert min(c["high"] for c in drawn) == drawn[highest]["high"]  # the highest bar reaches highest
+
+                live = bars("EURUSD", t0 + timedelta(minutes=30), 1, eurusd[-1]["close"], seed=3)[0]
+                bus.publish("bars_1m", live)
+                await page.wait_for_selector('#candles[data-candles="31"]', timeout=WAIT)
+                assert live["start"][11:16] in await text(page, "#chart-ohlc")
+
+                await page.select_option("#chart-symbol", "USDJPY")
+                await page.wait_for_selector('#candles[data-symbol="USDJPY"][data-candles="20"]', timeout=WAIT)
+                bus.publish("price_updates", tick("GBPUSD", 1.2712))
+                await page.click('#prices-body tr[data-symbol="GBPUSD"]')
+                await page.wait_for_selector(
+                    '#candles[data-symbol="GBPUSD"][data-candles="0"]', state="attached", timeout=WAIT)
+                assert await page.is_visible("#chart-empty")
+                assert await page.get_attribute('#prices-body tr[data-symbol="GBPUSD"]', "class") == "selected"
+            finally:
+                await browser.close()
+    finally:
+        await site.stop()
+    assert console.errors == [], console.errors
+
+
+RUN_VECTORS = """async (vectors) => {
+  const { ResumeState } = await import('/static/resume.js');
+  const { BACKOFF, backoffDelay } = await import('/static/backoff.js');
+  const cases = vectors.cases.map((c) => {
+    const state = new ResumeState();
+    return c.steps.map((step) => step.resume
+      ? state.resume(step.resume.topics, { backfill: step.resume.backfill })
+      : state.receive(step.in).map((d) => (d.value === null ? [d.action, d.topic] : [d.action, d.topic, d.value])));
+  });
+  const delays = vectors.backoff.cases.map((b) => backoffDelay(b.attempt, vectors.backoff.parameters, () => b.u));
+  return { cases, delays, parameters: { ...BACKOFF } };
+}"""
+
+
+async def test_the_page_passes_the_shared_resume_vectors_in_chromium() -> None:
+    async_playwright = require_browser()
+    site = RestartableSite(lambda: with_csp(create_app(Settings(), backend=StaticBackend(make_bus()))))
+    await site.start()
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page()
+                await page.goto(site.url + "websocket/status")  # any page of the origin can import the module
+                got = await page.evaluate(RUN_VECTORS, VECTORS)
+            finally:
+                await browser.close()
+    finally:
+        await site.stop()
+    assert got["parameters"] == VECTORS["backoff"]["parameters"], "the page reconnects as the Python client does"
+    for case, results in zip(VECTORS["cases"], got["cases"], strict=True):
+        for n, (step, result) in enumerate(zip(case["steps"], results, strict=True)):
+            expected = step["expect"] if "resume" in step else step["out"]
+            assert result == expected, f"{case['name']}, step {n}: {step.get('in', step.get('resume'))}"
+    for case, delay in zip(VECTORS["backoff"]["cases"], got["delays"], strict=True):
+        assert delay == pytest.approx(case["delay"], rel=1e-12), case

@@ -1,4 +1,5 @@
-"""The JavaScript client of docs/WEBSOCKET_USAGE.md, run as written in a real browser, resumes without loss."""
+"""The JavaScript client of docs/WEBSOCKET_USAGE.md, run as written in a real browser: it resumes without
+loss across a restart, and after a new server process replays its fills it holds each one once."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from pathlib import Path
 
 from browser_support import CHROMIUM, CHROMIUM_ARGS, RestartableSite, require_browser
-from gateway_helpers import make_bus, signal
+from gateway_helpers import fill, make_bus, signal
 
 from rxstream.gateway.app import StaticBackend, create_app
 from rxstream.settings import Settings
@@ -45,7 +46,7 @@ async def test_the_documented_js_client_resumes_across_a_server_restart_without_
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = await browser.new_page()
+            page = await browser.new_page(bypass_csp=True)  # the server's CSP forbids the inline scripts injected here
             await page.goto(site.url + "websocket/status")  # any page of the server's origin
             await page.add_script_tag(content=OVERHEAR)
             await page.add_script_tag(  # the guide's code, then the one line a user writes to call it
@@ -67,3 +68,43 @@ async def test_the_documented_js_client_resumes_across_a_server_restart_without_
     finally:
         await site.stop()
     assert got == [["signals", n, f"#{n}"] for n in range(1, 7)]  # every one, once, in order
+
+
+async def test_the_documented_js_client_holds_each_fill_once_across_a_new_server() -> None:
+    """A new server process (new epoch) whose broker sends the day's executions again."""
+    async_playwright = require_browser()
+    first = make_bus(epoch="epoch-1")
+    site = RestartableSite(lambda: create_app(Settings(), backend=StaticBackend(first)))
+    await site.start()
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = await browser.new_page(bypass_csp=True)  # the server's CSP forbids the inline scripts injected here
+            await page.goto(site.url + "websocket/status")
+            await page.add_script_tag(content=OVERHEAR)
+            await page.add_script_tag(  # a trade list kept as the guide says: onReset empties it
+                content=documented_client()
+                + "window.trades = []; window.resets = 0;"
+                + f"connect('ws://127.0.0.1:{site.port}/ws', ['trade_executions'],"
+                + " (m) => window.trades.push(m.data.exec_id), () => { window.trades = []; window.resets += 1; });"
+            )
+            await page.wait_for_function("window.heard.includes('subscribed')", timeout=10_000)
+            for n in (1, 2, 3):
+                first.publish("trade_executions", fill(n))
+            await page.wait_for_function("window.trades.length === 3", timeout=10_000)
+
+            await site.stop()
+            restarted = make_bus(epoch="epoch-2")
+            for n in (1, 2, 3, 4):  # the new process fetched the day's executions again
+                restarted.publish("trade_executions", fill(n))
+            site.make_app = lambda: create_app(Settings(), backend=StaticBackend(restarted))
+            await site.start()
+            await page.wait_for_function("window.resets === 1 && window.trades.length >= 4", timeout=20_000)
+            restarted.publish("trade_executions", fill(2))  # the broker resends one, under a new seq
+            restarted.publish("trade_executions", fill(5))
+            await page.wait_for_function("window.trades.includes('exec-5')", timeout=10_000)
+            trades = await page.evaluate("window.trades")
+            await browser.close()
+    finally:
+        await site.stop()
+    assert trades == [f"exec-{n}" for n in range(1, 6)]  # every fill, once

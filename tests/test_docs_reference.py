@@ -21,7 +21,7 @@ def test_every_setting_is_documented(name: str) -> None:
 
 
 def test_pipeline_settings_reach_the_engine_of_the_server() -> None:
-    from rxstream.gateway.app import engine_backend
+    from rxstream.wiring import engine_backend
 
-    engine = engine_backend(Settings.load(env={"RXSTREAM_PIPELINE_SETTINGS": "ma_fast=10,label=fx"}))
-    assert engine.settings["ma_fast"] == 10 and engine.settings["label"] == "fx"  # type: ignore[attr-defined]
+    backend = engine_backend(Settings.load(env={"RXSTREAM_PIPELINE_SETTINGS": "ma_fast=10,label=fx"}))
+    assert backend.engine.settings["ma_fast"] == 10 and backend.engine.settings["label"] == "fx"

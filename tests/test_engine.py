@@ -110,7 +110,7 @@ def test_stop_disposes_every_subscription_and_unregisters_callbacks() -> None:
     engine, _ = virtual_engine(*load_pipelines())
     callbacks: list[Any] = []
     engine.bridge("signals", callbacks.append, callbacks.remove)
-    assert engine.sources["ticks"].subscriber_count == 2  # price_updates and ma_crossover
+    assert engine.sources["ticks"].subscriber_count == 3  # price_updates, bars_1m and ma_crossover
     assert len(callbacks) == 1
     engine.stop()
     assert all(hub.subscriber_count == 0 for hub in engine.sources.values())

@@ -17,6 +17,7 @@ from rxstream.events import Tick
 from rxstream.gateway.app import create_app
 from rxstream.settings import Settings
 from rxstream.tickfile import write_events
+from rxstream.wiring import engine_backend
 
 N_FILLS = 25
 N_SIGNALS = 20
@@ -40,8 +41,8 @@ def session_file(path) -> str:
 
 async def test_replay_through_pipelines_reaches_clients_with_contiguous_seq(aiohttp_server, tmp_path) -> None:
     settings = Settings(replay_file=session_file(tmp_path / "session.jsonl"), replay_speed=30, replay_loop=False,
-                        price_update_interval=0.2)
-    server = await aiohttp_server(create_app(settings))
+                        pipeline_settings=("price_update_interval=0.2",))
+    server = await aiohttp_server(create_app(settings, backend=engine_backend(settings)))
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(server.make_url("/ws"))
         reader = Reader(ws)
@@ -72,7 +73,7 @@ async def test_serve_command_runs_and_shuts_down_with_1001() -> None:
     port = _free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "rxstream.cli", "serve", "--port", str(port), "--replay-speed", "60",
-        env={**os.environ, "RXSTREAM_PRICE_UPDATE_INTERVAL": "0.2"},
+        env={**os.environ, "RXSTREAM_PIPELINE_SETTINGS": "price_update_interval=0.2"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     try:

@@ -24,7 +24,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def test_defaults_follow_design() -> None:
     s = Settings()
     assert (s.host, s.port, s.max_connections, s.ping_interval) == ("127.0.0.1", 8080, 100, 30.0)
-    assert (s.price_update_interval, s.portfolio_update_interval) == (3.0, 5.0)
 
 
 def test_precedence_flag_over_env_over_toml(tmp_path) -> None:

@@ -28,6 +28,7 @@ from rxstream.pipelines import builtin_pipelines_dir, load_pipelines
 from rxstream.tickfile import bundled_session, encode_event, read_events, write_events
 
 GOLDEN = {
+    "bars_1m": "0ea1440685391eabd5eb95667ace3371510d1606c15ce3c05b7b8c683fe9eeee",
     "ma_crossover": "e44b8fd5f888222d1bb49a9c12616144f3bf3c14c6426ef256161647ae88d0c4",
     "portfolio_updates": "7f76ebcf4139c9a2fc7efdba3fa299dda3a5a990585871d79e4f669b731f8698",
     "price_updates": "4e08488a90cd7f064c11f0fe3aefaa85b57406b954d8a2f271fd2404da9cb8b9",

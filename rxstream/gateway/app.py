@@ -23,23 +23,26 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractAccessLogger
 from reactivex.abc import SchedulerBase
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from ..addresses import bind_listening
+from ..backend import STATUS_PIPELINE_SETTINGS, Backend, StaticBackend
 from ..bus import Bus
 from ..errors import AuthError, ConfigError
 from ..events import dumps
-from ..health import HealthMonitor
 from ..settings import Settings
-from .auth import OriginPolicy, TokenAuth
+from ..shutdown import quiet_cancelled_connect
+from .auth import OriginPolicy, TokenAuth, load_secret, security_headers
 from .broadcaster import Broadcaster
+from .heartbeat import Heartbeat
 from .metrics import CONTENT_TYPE, GatewayMetrics
-from .protocol import CloseCode, Connection, ConnectionState, ErrorCode, Limits, error_message
+from .protocol import Connection, ConnectionState, Limits
+from .sink import WebSocketSink
 
 __all__ = [
     "BACKEND",
@@ -49,7 +52,6 @@ __all__ = [
     "Backend",
     "StaticBackend",
     "create_app",
-    "engine_backend",
     "limits_from",
     "run",
 ]
@@ -59,44 +61,9 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-class Backend(Protocol):
-    """What the gateway needs from the engine: a bus, a health monitor, a clock, a lifetime."""
-
-    bus: Bus
-    health: HealthMonitor | None
-    scheduler: SchedulerBase | None
-
-    async def __aenter__(self) -> Any:
-        """Start the streams."""
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> Any:
-        """Stop the streams and unregister every callback."""
-
-
-class StaticBackend:
-    """A backend around a bus you publish into yourself (tests, embedding, a custom engine)."""
-
-    def __init__(
-        self, bus: Bus, health: HealthMonitor | None = None, scheduler: SchedulerBase | None = None
-    ) -> None:
-        self.bus = bus
-        self.health = health
-        self.scheduler = scheduler
-        self.running = False
-
-    async def __aenter__(self) -> StaticBackend:
-        self.running = True
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.running = False
-
-
 SETTINGS = web.AppKey("rxstream_settings", Settings)
 BACKEND = web.AppKey("rxstream_backend", object)
-"""The :class:`Backend` (an :class:`~rxstream.engine.Engine` unless one was given)."""
+"""The :class:`~rxstream.backend.Backend` the app serves from (built by :mod:`rxstream.wiring`, or given)."""
 BROADCASTER = web.AppKey("rxstream_broadcaster", Broadcaster)
 METRICS = web.AppKey("rxstream_metrics", GatewayMetrics)
 TOKEN_AUTH = web.AppKey("rxstream_token_auth", TokenAuth)
@@ -117,45 +84,6 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
-def engine_backend(settings: Settings) -> Backend:
-    """The engine ``rxstream serve`` runs: the bundled pipelines over a looped replay, or IBKR."""
-    from ..engine import Engine
-    from ..pipelines import parse_settings
-    from ..replay import ReplayFeed
-
-    feeds: list[Any]
-    address = settings.ibkr_address()
-    if address is not None:
-        try:
-            from ..ibkr.config import IBKRConfig
-            from ..ibkr.source import IBKRFeed
-        except ImportError as exc:
-            raise ConfigError("ibkr", f"the IBKR feed is not available in this installation: {exc}") from None
-        host, port = address
-        config = IBKRConfig(host=host, port=port, client_id=settings.ibkr_client_id, symbols=tuple(settings.symbols))
-        feeds = [IBKRFeed(config)]
-    else:
-        if settings.replay_file is not None and not Path(settings.replay_file).is_file():
-            raise ConfigError("replay_file", f"no such file: {settings.replay_file}")
-        feeds = [ReplayFeed(settings.replay_file, speed=settings.replay_speed, loop=settings.replay_loop)]
-    if settings.pipelines is not None and not Path(settings.pipelines).is_dir():
-        raise ConfigError("pipelines", f"no such folder: {settings.pipelines}")
-    return Engine(  # type: ignore[return-value]
-        pipelines_dir=settings.pipelines,
-        settings={
-            "price_update_interval": settings.price_update_interval,
-            "portfolio_update_interval": settings.portfolio_update_interval,
-            "symbols": list(settings.symbols),
-            **parse_settings(settings.pipeline_settings, origin="pipeline_settings"),
-        },
-        feeds=feeds,
-        error_threshold=settings.error_threshold,
-        stale_after=settings.stale_after,
-        history=settings.history_size,
-        health_interval=settings.health_interval,
-    )
-
-
 # --- cleanup contexts: one per resource ---------------------------------------------------
 
 
@@ -172,36 +100,20 @@ async def _broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
     if broadcaster.scheduler is None:
         broadcaster.scheduler = backend.scheduler or AsyncIOScheduler(asyncio.get_running_loop())
     broadcaster.start()
+    metrics = app[METRICS]
+    heartbeat = Heartbeat(app[SETTINGS].ping_interval, lambda: broadcaster.channels.values(),
+                          on_drop=lambda _channel: metrics.disconnects_total.labels("heartbeat").inc())
+    heartbeat.start(asyncio.get_running_loop())
     yield
+    heartbeat.stop()
     await broadcaster.stop()
 
 
 async def _close_clients(app: web.Application) -> None:
-    await app[BROADCASTER].stop(CloseCode.GOING_AWAY, "server shutting down")
+    await app[BROADCASTER].stop("server shutting down")
 
 
 # --- routes -------------------------------------------------------------------------------
-
-
-class _WebSocketSink:
-    """The broadcaster's :class:`~rxstream.gateway.broadcaster.Sink` over an aiohttp WebSocket."""
-
-    __slots__ = ("_transport", "_ws")
-
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
-        self._ws = ws
-        self._transport = transport
-
-    async def send(self, frame: bytes) -> None:
-        await self._ws.send_frame(frame, WSMsgType.TEXT)
-
-    async def close(self, code: int, reason: str) -> None:
-        await self._ws.close(code=code, message=reason.encode()[:123])
-
-    def abort(self) -> None:
-        if isinstance(self._transport, asyncio.Transport):
-            self._transport.abort()
-
 
 def _token(request: web.Request) -> str | None:
     token = request.query.get("token")
@@ -212,58 +124,52 @@ def _token(request: web.Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-async def _refuse(ws: web.WebSocketResponse, code: int, message: dict[str, Any]) -> web.WebSocketResponse:
-    await ws.send_frame(dumps(message), WSMsgType.TEXT)
-    await ws.close(code=code, message=message["message"].encode()[:123])
-    return ws
-
-
 async def websocket(request: web.Request) -> web.StreamResponse:
     """``GET /ws``: the WebSocket endpoint (protocol in docs/WEBSOCKET_USAGE.md)."""
     app = request.app
     settings, broadcaster, metrics = app[SETTINGS], app[BROADCASTER], app[METRICS]
     origin = request.headers.get("Origin")
-    if not app[ORIGINS].allows(origin):
-        metrics.rejected_total["origin"] += 1
+    if not app[ORIGINS].allows(origin, request.host):
+        metrics.rejected_total.labels("origin").inc()
         raise web.HTTPForbidden(text=f"origin {origin!r} is not allowed to connect")
     ws = web.WebSocketResponse(
-        heartbeat=settings.ping_interval,
+        heartbeat=None,  # one Heartbeat for every connection instead of a timer each
+        autoping=False,  # pings are answered below; pongs are signs of life for the Heartbeat
         max_msg_size=settings.max_frame_size * 4,
         compress=False,  # one shared serialization per message; per-client deflate would undo it
         timeout=settings.close_timeout,
     )
-    await ws.prepare(request)
-    if len(broadcaster.channels) >= settings.max_connections:
-        metrics.rejected_total["max_connections"] += 1
-        metrics.errors_sent[ErrorCode.TOO_MANY_CONNECTIONS.value] += 1
-        return await _refuse(
-            ws,
-            CloseCode.TRY_AGAIN_LATER,
-            error_message(
-                ErrorCode.TOO_MANY_CONNECTIONS, f"{settings.max_connections} connections already; retry later"
-            ),
-        )
-    auth = app.get(TOKEN_AUTH)
-    grant = None
-    if auth is not None:
-        try:
-            grant = auth.verify(_token(request))
-        except AuthError as exc:
-            metrics.rejected_total[exc.code] += 1
-            metrics.errors_sent[exc.code] += 1
-            return await _refuse(ws, CloseCode.UNAUTHORIZED, error_message(ErrorCode(exc.code), exc.message))
+    writer = await ws.prepare(request)
     loop = asyncio.get_running_loop()
     bus = broadcaster.bus
+    auth = app.get(TOKEN_AUTH)
     connection = Connection(
         secrets.token_hex(6),
         epoch=bus.epoch,
-        topics={name: spec.policy for name, spec in bus.topics.items()},
+        topics=app[TOPICS].policies(bus),
         limits=broadcaster.limits,
-        grant=grant,
         verify=auth.verify if auth is not None else None,
         now=loop.time(),
     )
-    channel = broadcaster.connect(connection, _WebSocketSink(ws, request.transport))
+    sink = WebSocketSink(ws, request, writer)
+    refusal = []
+    if len(broadcaster.channels) >= settings.max_connections:
+        metrics.rejected_total.labels("max_connections").inc()
+        refusal = connection.refuse_full(settings.max_connections)
+    elif auth is not None:
+        try:
+            connection.grant = auth.verify(_token(request))
+        except AuthError as exc:
+            metrics.rejected_total.labels(exc.code).inc()
+            refusal = connection.refuse_token(exc)
+    if refusal:
+        refused = broadcaster.refuse(connection, sink, refusal)
+        async for _ in ws:  # until the closing handshake completes
+            pass
+        refused.finish()
+        return ws
+    channel = broadcaster.connect(connection, sink)
+    channel.heard = loop.time()
     expiry: asyncio.TimerHandle | None = None
 
     def check_expiry() -> None:
@@ -274,19 +180,22 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         elif connection.grant is not None and connection.grant.expires_at is not None:
             expiry = loop.call_later(max(0.05, connection.grant.expires_at - time.time()), check_expiry)
 
-    if grant is not None and grant.expires_at is not None:
-        expiry = loop.call_later(max(0.0, grant.expires_at - time.time()), check_expiry)
+    if connection.grant is not None and connection.grant.expires_at is not None:
+        expiry = loop.call_later(max(0.0, connection.grant.expires_at - time.time()), check_expiry)
     try:
         async for msg in ws:
-            if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                metrics.inbound_messages += 1
+            channel.heard = loop.time()
+            if msg.type is WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                metrics.inbound_messages.inc()
                 broadcaster.execute(channel, connection.receive(msg.data, loop.time()))
-                if connection.state is ConnectionState.CLOSED:
+                if connection.state is not ConnectionState.OPEN:
                     break
             elif msg.type is WSMsgType.ERROR:
                 log.info("connection %s: %s", channel.id, ws.exception())
                 break
-        if connection.state is ConnectionState.CLOSED or channel.closing is not None:
+        if connection.closing is not None:
             await asyncio.wait_for(channel.wait_closed(), settings.close_timeout + 1)
     except TimeoutError:
         log.info("connection %s: close did not finish in time", channel.id)
@@ -297,22 +206,48 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+def _gauges(app: web.Application) -> dict[str, Any]:
+    broadcaster = app[BROADCASTER]
+    backend: Backend = app[BACKEND]  # type: ignore[assignment]
+    stats = broadcaster.stats()
+    bus = broadcaster.bus
+    return {
+        "active_connections": stats["active_connections"],
+        "queued_messages": stats["queued_messages"],
+        "max_queue_depth": stats["max_queue_depth"],
+        "topic_seq": {name: bus.last_seq(name) for name in bus.topics},
+        "stream_health": backend.health.snapshot() if backend.health is not None else {},
+        "subscribers": stats["subscribers"],
+    }
+
+
+def _guard(request: web.Request) -> None:
+    """With ``protect_status``, the status and metrics routes need a valid token, as ``/ws`` does."""
+    auth = request.app.get(TOKEN_AUTH)
+    if request.app[SETTINGS].protect_status and auth is not None:
+        try:
+            auth.verify(_token(request))
+        except AuthError as exc:
+            raise web.HTTPUnauthorized(text=f"{exc.code}: {exc.message}",
+                                       headers={"WWW-Authenticate": "Bearer"}) from None
+
+
 async def status(request: web.Request) -> web.Response:
-    """``GET /websocket/status``: the DESIGN.md section 2 document with live stream health."""
+    """``GET /websocket/status``: the status document (docs/operations.md) with live stream health."""
+    _guard(request)
     app = request.app
     settings, broadcaster = app[SETTINGS], app[BROADCASTER]
     backend: Backend = app[BACKEND]  # type: ignore[assignment]
-    health = backend.health.snapshot() if backend.health is not None else {}
-    stats = broadcaster.stats()
+    gauges = _gauges(app)
+    health = gauges["stream_health"]
     bus = broadcaster.bus
     started = app[STARTED].get("at")
     body = {
         "enabled": True,
-        "active_connections": stats["active_connections"],
+        "active_connections": gauges["active_connections"],
         "max_connections": settings.max_connections,
         "ping_interval": settings.ping_interval,
-        "price_update_interval": settings.price_update_interval,
-        "portfolio_update_interval": settings.portfolio_update_interval,
+        **{name: backend.pipeline_settings.get(name) for name in STATUS_PIPELINE_SETTINGS},
         "stream_health": health,
         "healthy": all(s["is_healthy"] for s in health.values()),
         "epoch": bus.epoch,
@@ -320,13 +255,13 @@ async def status(request: web.Request) -> web.Response:
             name: {
                 "policy": spec.policy,
                 "history": spec.history,
-                "last_seq": bus.last_seq(name),
-                "subscribers": stats["subscribers"].get(name, 0),
+                "last_seq": gauges["topic_seq"][name],
+                "subscribers": gauges["subscribers"].get(name, 0),
             }
             for name, spec in bus.topics.items()
         },
-        "queued_messages": stats["queued_messages"],
-        "max_queue_depth": stats["max_queue_depth"],
+        "queued_messages": gauges["queued_messages"],
+        "max_queue_depth": gauges["max_queue_depth"],
         "uptime_seconds": round(time.time() - started, 3) if started else 0.0,
         "limits": broadcaster.limits.to_dict(),
         "auth_enabled": app.get(TOKEN_AUTH) is not None,
@@ -337,19 +272,8 @@ async def status(request: web.Request) -> web.Response:
 
 async def metrics_route(request: web.Request) -> web.Response:
     """``GET /metrics``: Prometheus text."""
-    app = request.app
-    broadcaster = app[BROADCASTER]
-    backend: Backend = app[BACKEND]  # type: ignore[assignment]
-    stats = broadcaster.stats()
-    bus = broadcaster.bus
-    text = app[METRICS].render(
-        active_connections=stats["active_connections"],
-        queued_messages=stats["queued_messages"],
-        max_queue_depth=stats["max_queue_depth"],
-        topic_seq={name: bus.last_seq(name) for name in bus.topics},
-        stream_health=backend.health.snapshot() if backend.health is not None else {},
-    )
-    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+    _guard(request)
+    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 _PLACEHOLDER = b"""<!doctype html><html><head><meta charset="utf-8"><title>rxstream</title></head>
@@ -366,19 +290,43 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.Response(body=_PLACEHOLDER, content_type="text/html")
 
 
+class _Topics:
+    """The ``{topic: policy}`` map every connection shares, rebuilt only when the bus's topics change."""
+
+    __slots__ = ("_count", "_policies")
+
+    def __init__(self) -> None:
+        self._count = -1
+        self._policies: dict[str, str] = {}
+
+    def policies(self, bus: Bus) -> dict[str, str]:
+        topics = bus.topics
+        if len(topics) != self._count:
+            self._policies = {name: spec.policy for name, spec in topics.items()}
+            self._count = len(topics)
+        return self._policies
+
+
+TOPICS = web.AppKey("rxstream_topic_policies", _Topics)
+
+
 # --- the factory -----------------------------------------------------------------------------
 
 
 def create_app(
     settings: Settings | None = None,
     *,
-    backend: Backend | None = None,
+    backend: Backend,
     scheduler: SchedulerBase | None = None,
 ) -> web.Application:
-    """The gateway app; ``backend`` defaults to :func:`engine_backend`, ``scheduler`` (the clock of
-    ``max_rate``) to the backend's, else the running loop's."""
+    """The gateway app serving ``backend`` (see :mod:`rxstream.wiring`); ``scheduler`` (the clock of
+    ``max_rate``) defaults to the backend's, else the running loop's. Bad settings raise
+    :class:`~rxstream.errors.ConfigError` here, before anything listens."""
     settings = settings or Settings()
-    backend = backend if backend is not None else engine_backend(settings)
+    secret = load_secret(settings.auth_secret, settings.auth_secret_file)
+    token_auth = TokenAuth(secret, algorithm=settings.auth_algorithm) if secret is not None else None
+    if settings.protect_status and token_auth is None:
+        raise ConfigError("protect_status", "needs auth_secret or auth_secret_file: the routes are guarded by tokens")
     app = web.Application()
     app[SETTINGS] = settings
     app[BACKEND] = backend
@@ -390,13 +338,16 @@ def create_app(
         metrics=metrics,
         close_timeout=settings.close_timeout,
     )
+    metrics.watch(lambda: _gauges(app))
     app[ORIGINS] = OriginPolicy(settings.allowed_origins)
+    app[TOPICS] = _Topics()
     app[STARTED] = {}
-    if settings.auth_secret:
-        app[TOKEN_AUTH] = TokenAuth(settings.auth_secret, algorithm=settings.auth_algorithm)
+    if token_auth is not None:
+        app[TOKEN_AUTH] = token_auth
     app.cleanup_ctx.append(_backend_ctx)
     app.cleanup_ctx.append(_broadcaster_ctx)
     app.on_shutdown.append(_close_clients)
+    app.on_response_prepare.append(security_headers)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/websocket/status", status)
     app.router.add_get("/metrics", metrics_route)
@@ -413,16 +364,18 @@ class _AccessLogger(AbstractAccessLogger):
         self.logger.info('%s "%s %s" %s %.3fs', request.remote, request.method, request.path, response.status, time)
 
 
-def run(settings: Settings, app: web.Application | None = None) -> None:
-    """Serve ``app`` (default: :func:`create_app` of ``settings``) until interrupted; ``rxstream serve``."""
+def run(settings: Settings, app: web.Application) -> None:
+    """Serve ``app`` on ``settings.host``:``settings.port`` until interrupted; ``rxstream serve``."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = app if app is not None else create_app(settings)
+    sockets = bind_listening(settings.host, settings.port)  # a busy port: one ConfigError, before the engine starts
+    port = sockets[0].getsockname()[1]
 
     def listening(_banner: str) -> None:  # run_app calls this once the socket is bound
-        log.info("rxstream serving on http://%s:%d (WebSocket at /ws)", settings.host, settings.port)
+        log.info("rxstream serving on http://%s:%d (WebSocket at /ws)", settings.host, port)
 
-    web.run_app(
-        app, host=settings.host, port=settings.port, print=listening,
-        shutdown_timeout=settings.close_timeout, access_log_class=_AccessLogger,
-    )
+    with quiet_cancelled_connect():  # a broker connect cut short by Ctrl-C is our stop, not an error
+        web.run_app(
+            app, sock=sockets, print=listening,
+            shutdown_timeout=settings.close_timeout, access_log_class=_AccessLogger,
+        )
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 from ..errors import RxstreamError
 from ..events import Event
+from ..shutdown import quiet_cancelled_connect, stop_on_signals
 from .config import IBKRConfig, parse_address
 
 __all__ = ["record", "register"]
@@ -38,7 +37,9 @@ def register(subparsers: Any) -> None:
     rec.add_argument("--ibkr", required=True, metavar="HOST:PORT", help="TWS / IB Gateway API address")
     rec.add_argument("--symbols", required=True, help="comma-separated symbols, e.g. EURUSD,AAPL")
     rec.add_argument("-o", "--out", type=Path, required=True, help="tick file to write (.gz compresses)")
-    rec.add_argument("--client-id", type=int, default=1, help="API client id (default 1; 326 tries the next)")
+    rec.add_argument("--client-id", type=int, default=1, help="the API client id this program connects to TWS "
+                     "with; each program connected at once needs its own (default 1; if TWS says it is in use, "
+                     "error 326, the next ids are tried)")
     rec.add_argument("--account", default="", help="account for account updates (default: the only one)")
     rec.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     rec.add_argument("--count", type=int, default=None, help="stop after this many events")
@@ -89,18 +90,15 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
     async def main() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         if args.seconds is not None:
-            loop.call_later(args.seconds, stop.set)
+            asyncio.get_running_loop().call_later(args.seconds, stop.set)
         print(f"recording {', '.join(config.symbols)} from {config.address} to {args.out}", file=sys.stderr)
         return await record(config, args.out, stop=stop, count=args.count)
 
     try:
-        written = asyncio.run(main())
+        with quiet_cancelled_connect():  # a connect cut short by the stop signal is the stop, not an error
+            written = asyncio.run(main())
     except (RxstreamError, OSError) as error:
         print(f"rxstream record: {error}", file=sys.stderr)
         return 2

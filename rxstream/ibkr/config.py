@@ -3,8 +3,9 @@
 >>> cfg = IBKRConfig(port=7497, symbols=["EURUSD", "AAPL"])
 >>> cfg.symbols
 ('EURUSD', 'AAPL')
->>> [round(cfg.backoff_delay(n, jitter=0.0), 2) for n in range(6)]
-[0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+>>> backoff = cfg.backoff(rng=random.Random(0))
+>>> backoff.initial, backoff.factor, backoff.maximum, backoff.jitter
+(0.5, 2.0, 30.0, 0.2)
 >>> parse_address("gateway.local:4002")
 ('gateway.local', 4002)
 """
@@ -14,19 +15,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from ..addresses import parse_address  # the one HOST:PORT parser, re-exported here
 from ..errors import ConfigError
 from ..operators import Backoff
 from .symbols import parse_symbols
 
 __all__ = ["IBKRConfig", "parse_address"]
-
-
-def parse_address(text: str, *, setting: str = "ibkr") -> tuple[str, int]:
-    """``HOST:PORT`` → ``(host, port)``; raises :class:`~rxstream.errors.ConfigError` naming ``setting``."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(setting, f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +74,8 @@ class IBKRConfig:
         for name in ("backoff_initial", "backoff_max", "connect_timeout", "commission_wait"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"must be positive, got {getattr(self, name)}")
+        if self.backoff_max < self.backoff_initial:
+            raise ConfigError("backoff_max", f"must be >= backoff_initial, got {self.backoff_max}")
         if self.backoff_factor < 1:
             raise ConfigError("backoff_factor", f"must be >= 1, got {self.backoff_factor}")
         if not 0 <= self.backoff_jitter < 1:
@@ -99,7 +95,6 @@ class IBKRConfig:
         """The client ids tried on error 326, in order."""
         return tuple(range(self.client_id, self.client_id + self.client_id_range))
 
-    def backoff_delay(self, attempt: int, *, rng: random.Random | None = None, jitter: float | None = None) -> float:
-        """Seconds to wait before reconnect ``attempt`` (0-based): exponential, capped, jittered."""
-        spread = self.backoff_jitter if jitter is None else jitter
-        return Backoff(self.backoff_initial, self.backoff_factor, self.backoff_max, spread, rng).delay(attempt + 1)
+    def backoff(self, *, rng: random.Random | None = None) -> Backoff:
+        """The reconnect delays, as :class:`rxstream.operators.Backoff` (the one backoff formula)."""
+        return Backoff(self.backoff_initial, self.backoff_factor, self.backoff_max, self.backoff_jitter, rng)

@@ -10,6 +10,8 @@
 ``drop_hold``           signals: pass BUY/SELL only
 ``min_confidence``      signals: pass confidence >= threshold
 ``only_symbols``        events of the given symbols only
+``ohlc``                time bars per key: open, high, low, close, ticks
+``rolling``             per-key window by count or time: mean, VWAP, min, max
 ======================  ===================================================
 
 Time-based operators take ``scheduler=`` (or use the one given to
@@ -21,17 +23,23 @@ from ._dedupe import dedupe
 from ._filters import drop_hold, min_confidence, only_symbols
 from ._isolate import safe_filter, safe_map
 from ._monitor import monitor
+from ._ohlc import ohlc
 from ._retry import Backoff, retry_with_backoff
+from ._rolling import Reducer, RollingValue, rolling
 
 __all__ = [
     "Backoff",
+    "Reducer",
+    "RollingValue",
     "conflate",
     "dedupe",
     "drop_hold",
     "min_confidence",
     "monitor",
+    "ohlc",
     "only_symbols",
     "retry_with_backoff",
+    "rolling",
     "safe_filter",
     "safe_map",
 ]
