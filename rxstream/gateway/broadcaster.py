@@ -42,6 +42,7 @@ from .protocol import (
     Close,
     CloseCode,
     Connection,
+    ConnectionState,
     Event,
     Limits,
     Send,
@@ -292,8 +293,9 @@ class Broadcaster:
         self._dirty_topics.clear()
         cache: ReadCache = {}
         frames: dict[int, bytes] = {}
+        closed = ConnectionState.CLOSED
         for channel in dirty:
-            if channel.finished:
+            if channel.connection.state is closed:
                 continue
             if channel.blocked:
                 self.slow.check(channel)
@@ -302,7 +304,7 @@ class Broadcaster:
             for sub in channel.subscriptions.values():
                 if sub.reader:
                     entries.extend(self._read(channel, sub, cache))
-            if channel.finished or channel.blocked:
+            if channel.blocked or channel.connection.state is closed:
                 continue
             channel.write(entries, frames)
             if channel.connection.closing is not None:
