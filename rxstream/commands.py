@@ -17,7 +17,7 @@ from .engine import Engine
 from .errors import PipelineLoadError, RxstreamError, TickFileError
 from .events import Event, dumps
 from .importers import import_csv
-from .pipelines import load_pipelines, parse_settings
+from .pipelines import load_pipelines, parse_settings, with_feeders
 from .replay import ReplayFeed, ReplayScheduler, replay_virtual
 from .shutdown import reader_left
 from .tickfile import ReadStats, encode_event, encode_header, read_events
@@ -73,13 +73,13 @@ def register_offline(subparsers: Any) -> None:
         "demo",
         help="the whole chain on the bundled session: TWS simulator, IBKR feed, pipelines, trader, dashboard",
         description="Serve the dashboard at http://HOST:PORT/ on a live chain with no broker: the TWS simulator "
-        "streams the bundled real EUR/USD session, the IBKR adapter reads it over ib_insync, the example "
+        "streams the bundled real EUR/USD and USD/JPY sessions, the IBKR adapter reads it over ib_insync, the example "
         "evaluator's signals are traded on the simulator and the fills come back as trades.",
     )
     full.add_argument("--host", default="127.0.0.1", help="address the dashboard listens on (default 127.0.0.1)")
     full.add_argument("--port", type=int, default=8080, help="port of the dashboard (default 8080; 0 picks a free one)")
     full.add_argument("--speed", type=float, default=120.0, help="replay speed (120 = two minutes per second)")
-    full.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled session)")
+    full.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled sessions)")
     full.set_defaults(func=_demo)
 
     demo = subparsers.add_parser(
@@ -140,7 +140,7 @@ def _replay(args: argparse.Namespace) -> int:
                 _note(stats.summary())
             return _fail(console, f"{args.file}: no events")
         # The pipelines need every source they read, and the evaluators that feed them.
-        needed = {p.name: p for name in names for p in _with_feeders(pipelines, name)}
+        needed = {p.name: p for name in names for p in with_feeders(pipelines, name)}
         scheduler = ReplayScheduler(first.time)
         engine = Engine(pipelines=list(needed.values()), scheduler=scheduler, settings=settings, publish=False)
         engine.start()
@@ -181,19 +181,6 @@ def _write_topic(output: Any, topic: str, out: IO[bytes], failed: Callable[[Exce
         out.write(prefix + _line(value)[:-1] + b"}\n")
 
     output.subscribe(write, failed)
-
-
-def _with_feeders(pipelines: dict[str, Any], name: str) -> list[Any]:
-    """The pipeline ``name`` and every pipeline that feeds one of the sources it reads (transitively)."""
-    chosen = {name}
-    frontier = [name]
-    while frontier:
-        wanted = set(pipelines[frontier.pop()].sources)
-        for other in pipelines.values():
-            if other.feeds in wanted and other.name not in chosen:
-                chosen.add(other.name)
-                frontier.append(other.name)
-    return [p for n, p in pipelines.items() if n in chosen]
 
 
 def _line(value: Any) -> bytes:
@@ -277,6 +264,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _demo_terminal(args: argparse.Namespace) -> int:
     from .terminal import run_terminal_demo
 
+    if args.file is not None and not args.file.is_file():
+        return _fail(Console(stderr=True), f"{args.file}: no such file")
     feed = ReplayFeed(args.file, speed=args.speed, loop=True)
     try:
         asyncio.run(run_terminal_demo(feed, seconds=args.seconds))

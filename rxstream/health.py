@@ -78,8 +78,8 @@ def _span(value: float | timedelta, setting: str) -> timedelta:
 def _staleness(value: Staleness, setting: str) -> timedelta | Literal["default"] | None:
     """Validate a staleness: a positive span, ``None`` or ``"default"``."""
     if value is None or value == "default":
-        return value  # type: ignore[return-value]
-    return _span(value, setting)  # type: ignore[arg-type]
+        return value
+    return _span(value, setting)
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -105,6 +105,8 @@ class StreamHealth:
     down_reason: str | None = None
     stale_after: timedelta | None = None
     """None: never stale (an event stream that may be quiet)."""
+    last_error_at: datetime | None = None
+    """When ``last_error`` happened: a healthy stream's ``last_error`` is history, not its state."""
 
 
 class HealthMonitor:
@@ -126,7 +128,7 @@ class HealthMonitor:
         self.overrides: dict[str, timedelta | None] = {}
         for name, value in (overrides or {}).items():
             chosen = _staleness(value, f"stale_after for {name}")
-            self.overrides[name] = self.stale_after if chosen == "default" else chosen  # type: ignore[assignment]
+            self.overrides[name] = self.stale_after if chosen == "default" else chosen
         self._streams: dict[str, StreamHealth] = {}
 
     # --- recording ------------------------------------------------------------------
@@ -138,7 +140,7 @@ class HealthMonitor:
         chosen = _staleness(stale_after, f"stale_after for {stream}")
         state = self._get(stream)
         if chosen != "default" and stream not in self.overrides:
-            state.stale_after = chosen  # type: ignore[assignment]
+            state.stale_after = chosen
 
     def _get(self, stream: str) -> StreamHealth:
         state = self._streams.get(stream)
@@ -160,6 +162,7 @@ class HealthMonitor:
         state.error_count += 1
         state.total_errors += 1
         state.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        state.last_error_at = self.scheduler.now
 
     def record_recovery_attempt(self, stream: str) -> None:
         """The stream is being resubscribed or reconnected."""
@@ -168,6 +171,8 @@ class HealthMonitor:
     def mark_down(self, stream: str, reason: str) -> None:
         """Unhealthy until :meth:`mark_up`, whatever else is recorded (e.g. broker disconnected)."""
         state = self._get(stream)
+        if state.down_reason != reason:  # marked down again for the same reason: still the same error
+            state.last_error_at = self.scheduler.now
         state.down_reason = reason
         state.last_error = reason
 
@@ -216,6 +221,7 @@ class HealthMonitor:
                 "total_errors": state.total_errors,
                 "last_error": state.last_error,
                 "stale_after": state.stale_after.total_seconds() if state.stale_after is not None else None,
+                "last_error_at": _iso(state.last_error_at),
             }
             for name, state in self._streams.items()
         }

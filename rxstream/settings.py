@@ -45,8 +45,9 @@ class Settings:
     host: str = _opt("127.0.0.1", "address to listen on")
     port: int = _opt(8080, "port to listen on", minimum=0)
     max_connections: int = _opt(100, "WebSocket connections at once; the next gets close 1013", minimum=1)
-    ping_interval: float = _opt(30.0, "seconds of silence before a client is pinged; no answer in half that and it is dropped",
-                                minimum=0.1)
+    ping_interval: float = _opt(
+        30.0, "seconds of silence before a client is pinged; no answer in half that and it is dropped", minimum=0.1
+    )
     replay_speed: float = _opt(1.0, "replay speed of the demo session (1 = real time)", minimum=0.001)
     replay_file: str | None = _opt(None, "tick file to replay (default: the bundled EUR/USD session)")
     replay_loop: bool = _opt(True, "start the replay again when it ends")
@@ -87,6 +88,15 @@ class Settings:
         (), "NAME=VALUE settings for the pipelines (ctx.setting), e.g. ma_fast=10"
     )
     log_level: str = _opt("INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    bus: str | None = _opt(None, "redis://HOST:PORT/DB: the Redis bus shared by an ingest and gateways"
+                           " (unset: in memory, one process)")
+    history_seconds: float = _opt(600.0, "seconds of messages kept per topic on the Redis bus for resume and"
+                                  " rewind (with history_size, whichever is reached first)", minimum=0.001)
+    standby: bool = _opt(False, "ingest: wait for the running ingest's lease to expire, then take over")
+    lease_seconds: float = _opt(5.0, "ingest: time to live of the write lease; a standby takes over within it",
+                                minimum=0.1)
+    bus_buffer: int = _opt(100000, "ingest: messages buffered while Redis is away (past it the oldest are"
+                           " dropped)", minimum=1)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -134,8 +144,10 @@ class Settings:
             if f.name in _SECRET:
                 shown = "unset"
             help_ = f"{f.metadata['help']} [env RXSTREAM_{f.name.upper()}; default {shown}]"
-            nargs = "+" if _kind(f) == "tuple" else None
-            parser.add_argument(_flag(f.name), dest=f.name, metavar=_metavar(f), default=None, help=help_, nargs=nargs)
+            nargs = "+" if _kind(f) == "tuple" else "?" if _kind(f) == "bool" else None
+            const = "true" if _kind(f) == "bool" else None  # a bare --standby means --standby true
+            parser.add_argument(_flag(f.name), dest=f.name, metavar=_metavar(f), default=None, help=help_,
+                                nargs=nargs, const=const)
 
     def public(self) -> dict[str, Any]:
         """The settings as JSON-ready values, secrets replaced by whether they are set."""

@@ -1,11 +1,13 @@
 """The TWS codec and message builders, without sockets.
 
-Replies are checked the strongest way available: ib_insync 0.9.86's own
+Replies are checked the strongest way available: the installed broker library's own
 ``Decoder`` decodes each one into the wrapper call the real client would make.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +16,12 @@ import pytest
 from rxstream.errors import ProtocolError
 from rxstream.ibkr.symbols import parse_symbol
 from rxstream.testing import messages as m
+from rxstream.testing import requests as rq
+from rxstream.testing.broker import ExecRecord
 from rxstream.testing.codec import Decoder, Handshake, State, encode_field, encode_frame, encode_handshake
 
+BROKER = "ib_insync" if importlib.util.find_spec("ib_insync") else "ib_async"
+"""The broker library installed (never both in one environment)."""
 EURUSD = parse_symbol("EURUSD")
 AAPL = parse_symbol("AAPL")
 
@@ -122,39 +128,47 @@ def test_decoder_refuses_what_is_not_tws(wire: bytes, code: str, match: str) -> 
 # --- requests, as ib_insync's client.py sends them ----------------------------------------
 
 FOREX = ["0", "EUR", "CASH", "", "0.0", "", "", "IDEALPRO", "", "USD", "", ""]
-FOREX_FIELDS = m.ContractFields(0, "EUR", "CASH", "", "0.0", "", "", "IDEALPRO", "", "USD", "", "")
+FOREX_FIELDS = rq.ContractFields(0, "EUR", "CASH", "", "0.0", "", "", "IDEALPRO", "", "USD", "", "")
 
 
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        (["71", "2", "3", ""], m.StartApi(3, "")),
-        (["61", "1"], m.ReqPositions(True)),
-        (["64", "1"], m.ReqPositions(False)),
-        (["5", "1"], m.ReqOpenOrders("open")),
-        (["16", "1"], m.ReqOpenOrders("all")),
-        (["15", "1", "1"], m.ReqOpenOrders("auto")),
-        (["99", "0"], m.ReqCompletedOrders(False)),
-        (["6", "2", "1", "DU0000001"], m.ReqAccountUpdates(True, "DU0000001")),
-        (["76", "1", "4", "DU0000001", "", "0"], m.ReqAccountUpdatesMulti(4, "DU0000001")),
-        (["77", "1", "4"], m.ReqAccountUpdatesMulti(4, "", False)),
-        (["62", "1", "9", "All", "NetLiquidation"], m.ReqAccountSummary(9)),
-        (["7", "3", "5", "0", "", "", "", "", "", ""], m.ReqExecutions(5)),
+        (["71", "2", "3", ""], rq.StartApi(3, "")),
+        (["61", "1"], rq.ReqPositions(True)),
+        (["64", "1"], rq.ReqPositions(False)),
+        (["5", "1"], rq.ReqOpenOrders("open")),
+        (["16", "1"], rq.ReqOpenOrders("all")),
+        (["15", "1", "1"], rq.ReqOpenOrders("auto")),
+        (["99", "0"], rq.ReqCompletedOrders(False)),
+        (["6", "2", "1", "DU0000001"], rq.ReqAccountUpdates(True, "DU0000001")),
+        (["76", "1", "4", "DU0000001", "", "0"], rq.ReqAccountUpdatesMulti(4, "DU0000001")),
+        (["77", "1", "4"], rq.ReqAccountUpdatesMulti(4, "", False)),
+        (["62", "1", "9", "All", "NetLiquidation"], rq.ReqAccountSummary(9, True, "All", "NetLiquidation")),
+        (["7", "3", "5", "0", "", "", "", "", "", ""], rq.ReqExecutions(5)),
         (["7", "3", "5", "2", "DU1", "", "EUR", "CASH", "", "BUY"],
-         m.ReqExecutions(5, 2, "DU1", "", "EUR", "CASH", "", "BUY")),
-        (["49", "1"], m.ReqCurrentTime()),
-        (["8", "1", "1"], m.ReqIds(1)),
-        (["2", "2", "7"], m.CancelMktData(7)),
-        (["4", "1", "12", ""], m.CancelOrder(12)),
-        (["1", "11", "7", *FOREX, "0", "", "0", "0", ""], m.ReqMktData(7, FOREX_FIELDS, "", False)),
-        (["9", "8", "3", *FOREX, "0", "", "", ""], m.ReqContractData(3, FOREX_FIELDS)),
+         rq.ReqExecutions(5, 2, "DU1", "", "EUR", "CASH", "", "BUY")),
+        (["49", "1"], rq.ReqCurrentTime()),
+        (["8", "1", "1"], rq.ReqIds(1)),
+        (["2", "2", "7"], rq.CancelMktData(7)),
+        (["4", "1", "12", ""], rq.CancelOrder(12)),
+        (["1", "11", "7", *FOREX, "0", "", "0", "0", ""], rq.ReqMktData(7, FOREX_FIELDS, "", False)),
+        (["9", "8", "3", *FOREX, "0", "", "", ""], rq.ReqContractData(3, FOREX_FIELDS)),
         (["3", "12", *FOREX, "", "", "BUY", "20000.0", "MKT", "", "", "", "", "", "", "0", "", "1", "0"],
-         m.PlaceOrder(12, FOREX_FIELDS, "BUY", 20000.0, "MKT", None, None, "", "", "")),
-        (["59", "1", "3"], m.Unhandled(59, ("59", "1", "3"))),
+         rq.PlaceOrder(12, FOREX_FIELDS, "BUY", 20000.0, "MKT", None, None, "", "", "")),
+        (["59", "1", "3"], rq.Ignored(59, "REQ_MARKET_DATA_TYPE")),
+        (["52", "2", "7", *FOREX, "ReportSnapshot", "", ""], rq.Unsupported(52, "REQ_FUNDAMENTAL_DATA", 7)),
+        (["200", "1"], rq.Unsupported(200, "message 200", -1)),
+        (["58", "1"], rq.ReqGlobalCancel()),
+        (["17", "1"], rq.ReqManagedAccts()),
+        (["85"], rq.EmptyListRequest(85)),
+        (["20", "4", *FOREX, "0", "", "1 hour", "30 D", "1", "MIDPOINT", "1", "0", ""],
+         rq.ReqHistoricalData(4, FOREX_FIELDS, "", "1 hour", "30 D", True, "MIDPOINT", 1, False)),
+        (["25", "1", "4"], rq.CancelHistoricalData(4)),
     ],
 )
-def test_parse_request(fields: list[str], expected: m.Request) -> None:
-    assert m.parse_request(fields) == expected
+def test_parse_request(fields: list[str], expected: rq.Request) -> None:
+    assert rq.parse_request(fields) == expected
 
 
 @pytest.mark.parametrize(
@@ -164,10 +178,10 @@ def test_parse_request(fields: list[str], expected: m.Request) -> None:
 )
 def test_parse_request_names_what_is_malformed(fields: list[str], match: str) -> None:
     with pytest.raises(ProtocolError, match=match):
-        m.parse_request(fields)
+        rq.parse_request(fields)
 
 
-# --- replies, decoded by the real ib_insync decoder ---------------------------------------
+# --- replies, decoded by the real ib_insync (or ib_async) decoder ---------------------------------------
 
 
 class _Recorder:
@@ -175,6 +189,8 @@ class _Recorder:
 
     class ib:
         TimezoneTWS = ""
+
+    defaultTimezone = UTC  # ib_async converts execution times to it
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
@@ -184,7 +200,7 @@ class _Recorder:
 
 
 def _decode(fields: list[Any]) -> tuple[str, tuple[Any, ...]]:
-    from ib_insync.decoder import Decoder as IBDecoder
+    IBDecoder = importlib.import_module(f"{BROKER}.decoder").Decoder
 
     recorder = _Recorder()
     decoder = IBDecoder(recorder, m.SERVER_VERSION)  # type: ignore[arg-type]
@@ -196,11 +212,11 @@ def _decode(fields: list[Any]) -> tuple[str, tuple[Any, ...]]:
     return call
 
 
-EXEC = m.ExecRecord(
+EXEC = ExecRecord(
     "00000001.00000001.01.01", 12, 3, 1_000_001, "DU0000001", EURUSD, "BOT", 20000.0, 1.1214,
     datetime(2020, 1, 1, 22, 0, 5, tzinfo=UTC), 20000.0, 1.1214, 2.0,
 )
-ORDER = m.PlaceOrder(12, FOREX_FIELDS, "BUY", 20000.0, "MKT", None, None, "", "", "ref-1")
+ORDER = rq.PlaceOrder(12, FOREX_FIELDS, "BUY", 20000.0, "MKT", None, None, "", "", "ref-1")
 
 
 def test_tick_price_and_size() -> None:
@@ -295,9 +311,9 @@ def test_ib_time_is_explicit_utc() -> None:
 def test_tick_frames_equal_the_framed_messages(quote: tuple[Any, ...]) -> None:
     bid, ask, last, bid_size, ask_size, last_size, volume = quote
     expected = []
-    for tick_type, price, size in ((1, bid, bid_size), (2, ask, ask_size), (4, last, last_size)):
-        if price is not None:
-            expected.append(m.tick_price(7, tick_type, price, float(size or 0.0)))
+    for tick_type, price, size, unknown in ((1, bid, bid_size, 1), (2, ask, ask_size, 1), (4, last, last_size, 0)):
+        if price is not None:  # a quote side never has size 0 (that means "no quote"); a trade may
+            expected.append(m.tick_price(7, tick_type, price, float(unknown if size is None else size)))
     if volume is not None:
         expected.append(m.tick_size(7, m.TickType.VOLUME, float(volume)))
     assert m.tick_frames(7, *quote) == b"".join(encode_frame(f) for f in expected)

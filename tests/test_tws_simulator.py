@@ -51,6 +51,12 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
         await close(ib)
 
 
+async def qualified(ib: IB, contract: Any) -> Any:
+    """``contract`` with its conId filled in (ib_async requests market data only for such contracts)."""
+    (done,) = await ib.qualifyContractsAsync(contract)
+    return done
+
+
 def next_event(event: Any, predicate: Callable[..., bool] = lambda *a: True) -> asyncio.Future[Any]:
     """A future resolved with the args of ``event``'s next emit that satisfies ``predicate``."""
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -80,13 +86,14 @@ async def test_connect_syncs_without_waiting_on_any_request(sim: TwsSimulator, c
 async def test_qualify_contracts(sim: TwsSimulator, connect: Any) -> None:
     ib = await connect(sim.port)
     fx, stock, unknown = Forex("EURUSD"), Stock("AAPL", "SMART", "USD"), Future("ES", "202003", "CME")
-    assert await ib.qualifyContractsAsync(fx, stock, unknown) == [fx, stock]
+    qualified = await ib.qualifyContractsAsync(fx, stock, unknown)
+    assert [c for c in qualified if c is not None] == [fx, stock]  # ib_async keeps a None for the unknown one
     assert (fx.conId, fx.localSymbol, stock.conId, stock.exchange) == (12087792, "EUR.USD", 265598, "SMART")
 
 
 async def test_market_data_from_push_tick(sim: TwsSimulator, connect: Any) -> None:
     ib = await connect(sim.port)
-    ticker = ib.reqMktData(Forex("EURUSD"))
+    ticker = ib.reqMktData(await qualified(ib, Forex("EURUSD")))
     await sim.wait_for(lambda: sim.subscribers("EURUSD") == 1)
     updated = next_event(ib.pendingTickersEvent)
     assert sim.push_tick(tick(1.1212, bid_size=1e6, ask_size=2e6, last=1.1213, last_size=5.0, volume=9.0)) == 1
@@ -100,7 +107,7 @@ async def test_subscriber_gets_the_current_quote_at_once(sim: TwsSimulator, conn
     sim.push_tick(tick(1.3000, symbol="GBPUSD"))
     ib = await connect(sim.port)
     updated = next_event(ib.pendingTickersEvent)
-    ticker = ib.reqMktData(Forex("GBPUSD"))
+    ticker = ib.reqMktData(await qualified(ib, Forex("GBPUSD")))
     await asyncio.wait_for(updated, 2)
     assert ticker.bid == 1.3
     ib.cancelMktData(ticker.contract)
@@ -157,7 +164,7 @@ async def test_paced_streaming_follows_the_timestamps() -> None:
         try:
             await ib.connectAsync("127.0.0.1", sim.port, clientId=1, timeout=2)
             loop = asyncio.get_running_loop()
-            ticker = ib.reqMktData(Forex("EURUSD"))
+            ticker = ib.reqMktData(await qualified(ib, Forex("EURUSD")))
             await sim.wait_for(lambda: sim.subscribers("EURUSD") == 1)
             started = loop.time()
             last = next_event(ib.pendingTickersEvent, lambda ts: ticker.bid == ticks[-1].bid)
@@ -172,7 +179,7 @@ async def test_unpaced_streaming_loops(connect: Any) -> None:
     ticks = [tick(1.1), tick(1.2), tick(1.3)]
     async with TwsSimulator(ticks, speed=0, loop=True) as sim:
         ib = await connect(sim.port)
-        ib.reqMktData(Forex("EURUSD"))
+        ib.reqMktData(await qualified(ib, Forex("EURUSD")))
         await sim.wait_for(lambda: sim.ticks_pushed >= 10)
         assert not sim.streaming_done.is_set()
         await close(ib)

@@ -111,16 +111,21 @@ class PaperBroker:
         self.fills: list[Fill] = []
         self.positions: dict[str, Position] = {}
         self.quotes: dict[str, Tick] = {}
+        self.open_positions = 0  # how many symbols have a position open
         self._equity: dict[str, float] = {}  # symbol -> cash + quantity × mark
 
     def on_tick(self, tick: Tick) -> None:
         """Remember a two-sided quote (one-sided ones cannot fill both sides) and re-mark its symbol."""
-        if tick.bid is None or tick.ask is None:
+        bid, ask = tick.bid, tick.ask
+        if bid is None or ask is None:
             return
-        self.quotes[tick.symbol] = tick
-        position = self.positions.get(tick.symbol)
+        symbol = tick.symbol
+        self.quotes[symbol] = tick
+        position = self.positions.get(symbol)
         if position is not None:
-            self._mark(tick.symbol, position)
+            held = position.quantity
+            if held:  # (a flat position's equity is its cash: set at its last fill)
+                self._equity[symbol] = position.cash + held * (bid if held > 0 else ask)
 
     def market(self, symbol: str, side: Side, quantity: float, time: datetime) -> Fill | None:
         """Fill a market order at the quote (ask for a buy, bid for a sell); ``None`` without a quote yet."""
@@ -134,7 +139,9 @@ class PaperBroker:
         fill = Fill(f"BT-{number:06d}", number, self.account, symbol, side, quantity, price, commission, time)
         self.fills.append(fill)
         position = self.positions.setdefault(symbol, Position())
+        was_open = bool(position.quantity)
         position.apply(side, quantity, price, commission)
+        self.open_positions += bool(position.quantity) - was_open
         self._mark(symbol, position)
         return fill
 
@@ -152,10 +159,6 @@ class PaperBroker:
     def equity(self) -> float:
         """Realised plus unrealised P&L over every symbol (in each symbol's quote currency, added as is)."""
         return sum(self._equity.values())
-
-    def in_market(self) -> bool:
-        """Whether any position is open."""
-        return any(p.quantity for p in self.positions.values())
 
     def _mark(self, symbol: str, position: Position) -> None:
         quote = self.quotes.get(symbol)

@@ -36,6 +36,7 @@ from ..bus import Bus
 from ..errors import AuthError, ConfigError
 from ..events import dumps
 from ..settings import Settings
+from ..shutdown import quiet_cancelled_connect
 from .auth import OriginPolicy, TokenAuth, load_secret, security_headers
 from .broadcaster import Broadcaster
 from .heartbeat import Heartbeat
@@ -372,7 +373,9 @@ def run(settings: Settings, app: web.Application) -> None:
     def listening(_banner: str) -> None:  # run_app calls this once the socket is bound
         log.info("rxstream serving on http://%s:%d (WebSocket at /ws)", settings.host, port)
 
-    web.run_app(
-        app, sock=sockets, print=listening,
-        shutdown_timeout=settings.close_timeout, access_log_class=_AccessLogger,
-    )
+    with quiet_cancelled_connect():  # a broker connect cut short by Ctrl-C is our stop, not an error
+        web.run_app(
+            app, sock=sockets, print=listening,
+            shutdown_timeout=settings.close_timeout, access_log_class=_AccessLogger,
+        )
+

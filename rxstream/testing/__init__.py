@@ -1,7 +1,12 @@
 """Test doubles for rxstream's sources: a TWS API simulator the real ib_insync client talks to.
 
 * :mod:`rxstream.testing.codec` — TWS socket framing, sans I/O;
-* :mod:`rxstream.testing.messages` — the requests and replies, as pure functions;
+* :mod:`rxstream.testing.requests` — the requests, parsed into records;
+* :mod:`rxstream.testing.messages` — the replies, as pure functions;
+* :mod:`rxstream.testing.broker` — orders, matching, positions, cash, margin (pure);
+* :mod:`rxstream.testing.history` — historical bars from the tick file (pure);
+* :mod:`rxstream.testing.handlers` — one handler per request, in an explicit table;
+* :mod:`rxstream.testing.faults` — the ``--fault`` syntax of ``rxstream sim``;
 * :mod:`rxstream.testing.server` — :class:`TwsSimulator`, the asyncio shell.
 """
 

@@ -1,13 +1,10 @@
-"""TWS API messages the simulator reads and writes, as pure functions over field lists.
+"""TWS API replies (server → client), as pure functions returning field lists.
 
-Requests (client → server) are parsed by :func:`parse_request` into small
-records; replies (server → client) are built by one function each, returning
-the field list that :func:`~rxstream.testing.codec.encode_frame` frames. Field
-lists follow ib_insync 0.9.86's ``client.py`` (what it sends) and
-``decoder.py`` (how many fields it unpacks) at server version 176.
+Each function builds one message as the list of fields that
+:func:`~rxstream.testing.codec.encode_frame` frames; field counts follow
+ib_insync 0.9.86's ``decoder.py`` (how many fields it unpacks) at server
+version 176. Requests are parsed in :mod:`rxstream.testing.requests`.
 
->>> parse_request(["49", "1"])
-ReqCurrentTime()
 >>> tick_price(7, TickType.BID, 1.1212, 1000000.0) == [ServerMsg.TICK_PRICE, 6, 7, 1, 1.1212, 1e6, 0]
 True
 """
@@ -16,90 +13,67 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeAlias
 
-from ..errors import ProtocolError
 from ..ibkr.symbols import ContractSpec
+from .broker import ExecRecord, Margin, PortfolioItem
+from .requests import PlaceOrder
 
 __all__ = [
+    "ERROR_MESSAGES",
     "SERVER_VERSION",
-    "CancelMktData",
-    "CancelOrder",
-    "ClientMsg",
-    "ContractFields",
-    "ExecRecord",
-    "ReqAccountSummary",
-    "ReqAccountUpdates",
-    "ReqAccountUpdatesMulti",
-    "ReqCompletedOrders",
-    "ReqContractData",
-    "ReqCurrentTime",
-    "ReqExecutions",
-    "ReqIds",
-    "ReqMktData",
-    "ReqOpenOrders",
-    "ReqPositions",
-    "Request",
+    "HistoricalBar",
     "ServerMsg",
-    "StartApi",
     "TickType",
-    "Unhandled",
     "account_download_end",
+    "account_summary",
     "account_summary_end",
     "account_update_multi_end",
+    "account_update_time",
     "account_value",
     "commission_report",
     "completed_orders_end",
     "contract_data",
     "contract_data_end",
     "current_time",
+    "empty_list",
     "error",
     "execution_data",
     "execution_data_end",
+    "historical_data",
+    "historical_data_update",
     "ib_time",
     "managed_accounts",
     "next_valid_id",
     "open_order",
     "open_order_end",
     "order_status",
-    "parse_request",
+    "portfolio_value",
     "position",
     "position_end",
     "tick_frames",
     "tick_price",
     "tick_size",
+    "tick_snapshot_end",
 ]
+
+ERROR_MESSAGES: dict[int, str] = {
+    200: "No security definition has been found for the request",
+    326: "Unable to connect as the client id is already in use. Retry with a unique client id.",
+    1100: "Connectivity between IB and Trader Workstation has been lost.",
+    1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
+    1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+    2103: "Market data farm connection is broken:usfarm",
+    2104: "Market data farm connection is OK:usfarm",
+    2105: "HMDS data farm connection is broken:ushmds",
+    2106: "HMDS data farm connection is OK:ushmds",
+}
+"""The text TWS sends with the error codes the simulator sends most."""
 
 SERVER_VERSION = 176
 """The server version the simulator announces (ib_insync 0.9.86 speaks 157..176)."""
-
-
-class ClientMsg(enum.IntEnum):
-    """Ids of messages a client sends."""
-
-    REQ_MKT_DATA = 1
-    CANCEL_MKT_DATA = 2
-    PLACE_ORDER = 3
-    CANCEL_ORDER = 4
-    REQ_OPEN_ORDERS = 5
-    REQ_ACCT_DATA = 6
-    REQ_EXECUTIONS = 7
-    REQ_IDS = 8
-    REQ_CONTRACT_DATA = 9
-    REQ_AUTO_OPEN_ORDERS = 15
-    REQ_ALL_OPEN_ORDERS = 16
-    REQ_CURRENT_TIME = 49
-    REQ_MARKET_DATA_TYPE = 59
-    REQ_POSITIONS = 61
-    REQ_ACCOUNT_SUMMARY = 62
-    CANCEL_ACCOUNT_SUMMARY = 63
-    CANCEL_POSITIONS = 64
-    START_API = 71
-    REQ_ACCOUNT_UPDATES_MULTI = 76
-    CANCEL_ACCOUNT_UPDATES_MULTI = 77
-    REQ_COMPLETED_ORDERS = 99
 
 
 class ServerMsg(enum.IntEnum):
@@ -111,10 +85,15 @@ class ServerMsg(enum.IntEnum):
     ERR_MSG = 4
     OPEN_ORDER = 5
     ACCT_VALUE = 6
+    PORTFOLIO_VALUE = 7
+    ACCT_UPDATE_TIME = 8
     NEXT_VALID_ID = 9
     CONTRACT_DATA = 10
     EXECUTION_DATA = 11
     MANAGED_ACCTS = 15
+    RECEIVE_FA = 16
+    HISTORICAL_DATA = 17
+    SCANNER_PARAMETERS = 19
     CURRENT_TIME = 49
     CONTRACT_DATA_END = 52
     OPEN_ORDER_END = 53
@@ -122,9 +101,16 @@ class ServerMsg(enum.IntEnum):
     EXECUTION_DATA_END = 55
     COMMISSION_REPORT = 59
     POSITION = 61
+    TICK_SNAPSHOT_END = 57
     POSITION_END = 62
+    ACCOUNT_SUMMARY = 63
     ACCOUNT_SUMMARY_END = 64
     ACCOUNT_UPDATE_MULTI_END = 74
+    FAMILY_CODES = 78
+    MKT_DEPTH_EXCHANGES = 80
+    NEWS_PROVIDERS = 85
+    HISTORICAL_DATA_UPDATE = 90
+    MARKET_RULE = 93
     COMPLETED_ORDERS_END = 102
 
 
@@ -138,230 +124,6 @@ class TickType(enum.IntEnum):
     LAST = 4
     LAST_SIZE = 5
     VOLUME = 8
-
-
-# --- requests --------------------------------------------------------------------------
-
-
-class ContractFields(NamedTuple):
-    """The twelve contract fields a client sends in market data, order and details requests."""
-
-    con_id: int
-    symbol: str
-    sec_type: str
-    last_trade_date: str
-    strike: str
-    right: str
-    multiplier: str
-    exchange: str
-    primary_exchange: str
-    currency: str
-    local_symbol: str
-    trading_class: str
-
-
-class StartApi(NamedTuple):
-    """``71,2,clientId,optionalCapabilities``."""
-
-    client_id: int
-    capabilities: str = ""
-
-
-class ReqMktData(NamedTuple):
-    """Subscribe to (or snapshot) market data for a contract."""
-
-    req_id: int
-    contract: ContractFields
-    generic_ticks: str = ""
-    snapshot: bool = False
-
-
-class CancelMktData(NamedTuple):
-    """``2,2,reqId``."""
-
-    req_id: int
-
-
-class PlaceOrder(NamedTuple):
-    """The order fields the simulator uses (the rest are read past)."""
-
-    order_id: int
-    contract: ContractFields
-    action: str
-    quantity: float
-    order_type: str
-    lmt_price: float | None
-    aux_price: float | None
-    tif: str
-    account: str
-    order_ref: str
-
-
-class CancelOrder(NamedTuple):
-    """``4,1,orderId,manualCancelOrderTime``."""
-
-    order_id: int
-
-
-class ReqContractData(NamedTuple):
-    """Contract details, as ``qualifyContracts`` asks for them."""
-
-    req_id: int
-    contract: ContractFields
-
-
-class ReqExecutions(NamedTuple):
-    """Past executions, optionally filtered (empty/zero fields match everything)."""
-
-    req_id: int
-    client_id: int = 0
-    account: str = ""
-    time: str = ""
-    symbol: str = ""
-    sec_type: str = ""
-    exchange: str = ""
-    side: str = ""
-
-
-class ReqPositions(NamedTuple):
-    """``61,1`` subscribe, or ``64,1`` cancel."""
-
-    subscribe: bool = True
-
-
-class ReqOpenOrders(NamedTuple):
-    """``5,1`` (this client's), ``16,1`` (all) or ``15,1,bAutoBind``."""
-
-    kind: str = "open"
-
-
-class ReqCompletedOrders(NamedTuple):
-    """``99,apiOnly``."""
-
-    api_only: bool = False
-
-
-class ReqAccountUpdates(NamedTuple):
-    """``6,2,subscribe,acctCode``."""
-
-    subscribe: bool
-    account: str
-
-
-class ReqAccountUpdatesMulti(NamedTuple):
-    """``76,1,reqId,account,modelCode,ledgerAndNLV`` (or ``77,1,reqId`` to cancel)."""
-
-    req_id: int
-    account: str = ""
-    subscribe: bool = True
-
-
-class ReqAccountSummary(NamedTuple):
-    """``62,1,reqId,group,tags`` (or ``63,1,reqId`` to cancel)."""
-
-    req_id: int
-    subscribe: bool = True
-
-
-class ReqCurrentTime(NamedTuple):
-    """``49,1``."""
-
-
-class ReqIds(NamedTuple):
-    """``8,1,numIds``."""
-
-    num_ids: int = 1
-
-
-class Unhandled(NamedTuple):
-    """A request the simulator does not model (it is logged and ignored)."""
-
-    msg_id: int
-    fields: tuple[str, ...]
-
-
-Request: TypeAlias = (
-    StartApi
-    | ReqMktData
-    | CancelMktData
-    | PlaceOrder
-    | CancelOrder
-    | ReqContractData
-    | ReqExecutions
-    | ReqPositions
-    | ReqOpenOrders
-    | ReqCompletedOrders
-    | ReqAccountUpdates
-    | ReqAccountUpdatesMulti
-    | ReqAccountSummary
-    | ReqCurrentTime
-    | ReqIds
-    | Unhandled
-)
-
-
-def _int(text: str) -> int:
-    return int(text) if text else 0
-
-
-def _float(text: str) -> float | None:
-    return float(text) if text else None
-
-
-def _contract(fields: Sequence[str], start: int) -> ContractFields:
-    part = fields[start : start + 12]
-    if len(part) < 12:
-        raise ProtocolError("tws.request", f"contract needs 12 fields, got {len(part)}: {list(fields)}")
-    return ContractFields(_int(part[0]), *part[1:])
-
-
-def _place_order(f: Sequence[str]) -> PlaceOrder:
-    # 3,orderId,<12 contract>,secIdType,secId,action,qty,orderType,lmt,aux,tif,oca,account,openClose,
-    # origin,orderRef,...
-    return PlaceOrder(
-        _int(f[1]), _contract(f, 2), f[16], float(f[17] or 0), f[18], _float(f[19]), _float(f[20]),
-        f[21], f[23], f[26],
-    )
-
-
-_PARSERS: dict[int, Callable[[Sequence[str]], Request]] = {
-    ClientMsg.START_API: lambda f: StartApi(_int(f[2]), f[3] if len(f) > 3 else ""),
-    ClientMsg.REQ_MKT_DATA: lambda f: ReqMktData(_int(f[2]), _contract(f, 3), f[16], f[17] == "1"),
-    ClientMsg.CANCEL_MKT_DATA: lambda f: CancelMktData(_int(f[2])),
-    ClientMsg.PLACE_ORDER: _place_order,
-    ClientMsg.CANCEL_ORDER: lambda f: CancelOrder(_int(f[2])),
-    ClientMsg.REQ_CONTRACT_DATA: lambda f: ReqContractData(_int(f[2]), _contract(f, 3)),
-    ClientMsg.REQ_EXECUTIONS: lambda f: ReqExecutions(_int(f[2]), _int(f[3]), *f[4:10]),
-    ClientMsg.REQ_POSITIONS: lambda f: ReqPositions(True),
-    ClientMsg.CANCEL_POSITIONS: lambda f: ReqPositions(False),
-    ClientMsg.REQ_OPEN_ORDERS: lambda f: ReqOpenOrders("open"),
-    ClientMsg.REQ_ALL_OPEN_ORDERS: lambda f: ReqOpenOrders("all"),
-    ClientMsg.REQ_AUTO_OPEN_ORDERS: lambda f: ReqOpenOrders("auto"),
-    ClientMsg.REQ_COMPLETED_ORDERS: lambda f: ReqCompletedOrders(f[1] == "1"),
-    ClientMsg.REQ_ACCT_DATA: lambda f: ReqAccountUpdates(f[2] == "1", f[3]),
-    ClientMsg.REQ_ACCOUNT_UPDATES_MULTI: lambda f: ReqAccountUpdatesMulti(_int(f[2]), f[3]),
-    ClientMsg.CANCEL_ACCOUNT_UPDATES_MULTI: lambda f: ReqAccountUpdatesMulti(_int(f[2]), "", False),
-    ClientMsg.REQ_ACCOUNT_SUMMARY: lambda f: ReqAccountSummary(_int(f[2])),
-    ClientMsg.CANCEL_ACCOUNT_SUMMARY: lambda f: ReqAccountSummary(_int(f[2]), False),
-    ClientMsg.REQ_CURRENT_TIME: lambda f: ReqCurrentTime(),
-    ClientMsg.REQ_IDS: lambda f: ReqIds(_int(f[2])),
-}
-
-
-def parse_request(fields: Sequence[str]) -> Request:
-    """Parse one client message; raises :class:`~rxstream.errors.ProtocolError` naming it if malformed."""
-    try:
-        msg_id = int(fields[0])
-    except (IndexError, ValueError):
-        raise ProtocolError("tws.request", f"bad message id in {list(fields)}") from None
-    parser = _PARSERS.get(msg_id)
-    if parser is None:
-        return Unhandled(msg_id, tuple(fields))
-    try:
-        return parser(fields)
-    except (IndexError, ValueError) as exc:
-        name = ClientMsg(msg_id).name
-        raise ProtocolError("tws.request", f"malformed {name} {list(fields)}: {exc}") from None
 
 
 # --- replies ----------------------------------------------------------------------------
@@ -415,15 +177,20 @@ def tick_frames(
 ) -> bytes:
     """A quote as ready-framed TICK_PRICE (bid, ask, last) and TICK_SIZE (volume) messages.
 
+    A bid or ask without a size goes out with size 1: TWS never quotes a price with size 0,
+    and ib_async 2.x reads size 0 on a bid or ask as "no quote".
+
     The same bytes as framing :func:`tick_price`/:func:`tick_size` one by one
     (a test checks it), about four times faster: this is the streaming hot path.
     """
+    # A bid or ask of size 0 means "no quote on this side" to TWS clients (ib_async then drops the
+    # price), so a side whose size the tick file does not give is sent with size 1.
     out = b""
     if bid is not None:
-        body = f"1\x006\x00{req_id}\x001\x00{bid!r}\x00{float(bid_size or 0.0)!r}\x000\x00".encode()
+        body = f"1\x006\x00{req_id}\x001\x00{bid!r}\x00{float(1 if bid_size is None else bid_size)!r}\x000\x00".encode()
         out += _PACK_LENGTH(len(body)) + body
     if ask is not None:
-        body = f"1\x006\x00{req_id}\x002\x00{ask!r}\x00{float(ask_size or 0.0)!r}\x000\x00".encode()
+        body = f"1\x006\x00{req_id}\x002\x00{ask!r}\x00{float(1 if ask_size is None else ask_size)!r}\x000\x00".encode()
         out += _PACK_LENGTH(len(body)) + body
     if last is not None:
         body = f"1\x006\x00{req_id}\x004\x00{last!r}\x00{float(last_size or 0.0)!r}\x000\x00".encode()
@@ -464,7 +231,7 @@ def completed_orders_end() -> Fields:
     return [ServerMsg.COMPLETED_ORDERS_END]
 
 
-def account_value(key: str, value: str, currency: str, account: str) -> Fields:
+def account_value(key: str, value: object, currency: str, account: str) -> Fields:
     """``6,2,key,value,currency,account``."""
     return [ServerMsg.ACCT_VALUE, 2, key, value, currency, account]
 
@@ -503,26 +270,6 @@ def contract_data_end(req_id: int) -> Fields:
     return [ServerMsg.CONTRACT_DATA_END, 1, req_id]
 
 
-class ExecRecord(NamedTuple):
-    """One execution as the simulator remembers it (to resend on REQ_EXECUTIONS)."""
-
-    exec_id: str
-    order_id: int
-    client_id: int
-    perm_id: int
-    account: str
-    contract: ContractSpec
-    side: str
-    """``BOT`` or ``SLD``."""
-    shares: float
-    price: float
-    time: datetime
-    cum_qty: float
-    avg_price: float
-    commission: float
-    order_ref: str = ""
-
-
 def execution_data(req_id: int, e: ExecRecord) -> Fields:
     """EXECUTION_DATA (31 fields); ``req_id`` -1 for a live fill."""
     return [
@@ -537,9 +284,9 @@ def execution_data_end(req_id: int) -> Fields:
     return [ServerMsg.EXECUTION_DATA_END, 1, req_id]
 
 
-def commission_report(exec_id: str, commission: float, currency: str = "USD") -> Fields:
-    """``59,1,execId,commission,currency,realizedPNL,yield,yieldRedemptionDate``."""
-    return [ServerMsg.COMMISSION_REPORT, 1, exec_id, commission, currency, "", "", ""]
+def commission_report(exec_id: str, commission: float, currency: str = "USD", realized_pnl: float = 0.0) -> Fields:
+    """``59,1,execId,commission,currency,realizedPNL,yield,yieldRedemptionDate`` (realized P&L empty when 0)."""
+    return [ServerMsg.COMMISSION_REPORT, 1, exec_id, commission, currency, realized_pnl or "", "", ""]
 
 
 def order_status(
@@ -554,9 +301,14 @@ def order_status(
 
 
 def open_order(
-    order: PlaceOrder, contract: ContractSpec, *, client_id: int, perm_id: int, status: str
+    order: PlaceOrder, contract: ContractSpec, *, client_id: int, perm_id: int, status: str,
+    what_if: tuple[Margin, Margin, float] | None = None,
 ) -> Fields:
-    """OPEN_ORDER at server version 176 (no version field): 128 fields, echoing the order."""
+    """OPEN_ORDER at server version 176 (no version field): 128 fields, echoing the order.
+
+    ``what_if`` (margin before, margin after, commission) makes it the answer to a what-if order:
+    its order state carries the margins and the commission.
+    """
     head = [
         ServerMsg.OPEN_ORDER, order.order_id, *_contract11(contract),
         order.action, order.quantity, order.order_type, order.lmt_price, order.aux_price,
@@ -572,9 +324,8 @@ def open_order(
         "",  # hedgeType
         0, "", "", 0, 0,  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld, dncPresent
         "",  # algoStrategy
-        0, 0, status,  # solicited, whatIf, status
-        *[""] * 9,  # margin before/change/after
-        "", "", "", "", "",  # commission, min, max, currency, warningText
+        0, 1 if what_if else 0, status,  # solicited, whatIf, status
+        *_margins(what_if),  # margin before/change/after, commission, min, max, currency, warningText
         0, 0,  # randomizeSize, randomizePrice
         0,  # numConditions
         *[""] * 16,  # adjustedOrderType .. usePriceMgmtAlgo
@@ -582,3 +333,84 @@ def open_order(
         "", "", "", "", "",  # minTradeQty .. midOffsetAtHalf
     ]
     return head + middle + tail
+
+
+def _margins(what_if: tuple[Margin, Margin, float] | None) -> list[Any]:
+    if what_if is None:
+        return [""] * 14
+    before, after, commission = what_if
+    change = [after.init - before.init, after.maint - before.maint, after.equity_with_loan - before.equity_with_loan]
+    amounts = [*before, *change, *after]
+    return [*(round(a, 2) for a in amounts), commission, commission, commission, "USD", ""]
+
+
+def tick_snapshot_end(req_id: int) -> Fields:
+    """``57,1,reqId``: the end of a market data snapshot."""
+    return [ServerMsg.TICK_SNAPSHOT_END, 1, req_id]
+
+
+def account_summary(req_id: int, account: str, tag: str, value: object, currency: str) -> Fields:
+    """``63,1,reqId,account,tag,value,currency``."""
+    return [ServerMsg.ACCOUNT_SUMMARY, 1, req_id, account, tag, value, currency]
+
+
+def portfolio_value(item: PortfolioItem) -> Fields:
+    """PORTFOLIO_VALUE ``7,8,<contract>,position,marketPrice,marketValue,averageCost,unrealizedPNL,
+    realizedPNL,account``."""
+    c = item.contract
+    return [
+        ServerMsg.PORTFOLIO_VALUE, 8, c.con_id, c.ib_symbol, c.sec_type, "", 0.0, "", "", c.primary_exchange,
+        c.currency, c.local_symbol, c.trading_class, item.position, item.market_price, item.market_value,
+        item.avg_cost, item.unrealized_pnl, item.realized_pnl, item.account,
+    ]
+
+
+def account_update_time(t: datetime) -> Fields:
+    """``8,1,HH:MM``."""
+    return [ServerMsg.ACCT_UPDATE_TIME, 1, t.strftime("%H:%M")]
+
+
+class HistoricalBar(NamedTuple):
+    """One bar as HISTORICAL_DATA carries it; ``date`` is already formatted for the request."""
+
+    date: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float = -1.0
+    average: float = -1.0
+    bar_count: int = -1
+
+
+def historical_data(req_id: int, start: str, end: str, bars: Sequence[HistoricalBar]) -> Fields:
+    """``17,reqId,startDateStr,endDateStr,numBars,`` then per bar
+    ``date,open,high,low,close,volume,average,barCount``."""
+    out: list[Any] = [ServerMsg.HISTORICAL_DATA, req_id, start, end, len(bars)]
+    for bar in bars:
+        out.extend(bar)
+    return out
+
+
+def historical_data_update(req_id: int, bar: HistoricalBar) -> Fields:
+    """``90,reqId,barCount,date,open,close,high,low,average,volume`` (close before high, as TWS sends it)."""
+    return [
+        ServerMsg.HISTORICAL_DATA_UPDATE, req_id, bar.bar_count, bar.date, bar.open, bar.close, bar.high, bar.low,
+        bar.average, bar.volume,
+    ]
+
+
+_EMPTY_LISTS: dict[int, Fields] = {
+    18: [ServerMsg.RECEIVE_FA, 1, 1, ""],
+    24: [ServerMsg.SCANNER_PARAMETERS, 1, ""],
+    80: [ServerMsg.FAMILY_CODES, 0],
+    82: [ServerMsg.MKT_DEPTH_EXCHANGES, 0],
+    85: [ServerMsg.NEWS_PROVIDERS, 0],
+}
+
+
+def empty_list(msg_id: int, arg: str = "") -> Fields:
+    """The empty answer to a request the client waits on by name (``msg_id`` is the request's id)."""
+    if msg_id == 91:  # REQ_MARKET_RULE: one increment for every price
+        return [ServerMsg.MARKET_RULE, arg, 1, 0.0, 0.01]
+    return list(_EMPTY_LISTS[msg_id])
