@@ -145,7 +145,7 @@ async def test_stall_holds_requests_and_ticks_until_it_ends(sim: TwsSimulator) -
     await asyncio.wait_for(run_faults(sim, [parse_fault("0:stall=60")], report=False), 2)
     assert sim.stalled and ib.isConnected()
     answer = asyncio.ensure_future(ib.reqCurrentTimeAsync())
-    ib.reqMktData(Forex("EURUSD"))
+    ib.reqMktData(Forex("EURUSD", conId=12087792))  # with its conId, as ib_async requires
     await sim.wait_for(lambda: sim.stalled_reads >= 1)
     assert not answer.done() and sim.subscribers("EURUSD") == 0  # received, not answered
     sim.resume()

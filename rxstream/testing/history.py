@@ -93,7 +93,8 @@ class Plan(NamedTuple):
 
 
 def _invalid(what: str, text: str) -> Reject:
-    return Reject(321, f"Error validating request.-'{text}' : cause - Historical data {what} is invalid")
+    # 162, not TWS's 321: ib_async takes 321 for a warning and leaves the request waiting
+    return Reject(162, f"Historical Market Data Service error message:'{text}' : historical data {what} is invalid")
 
 
 def parse_bar_size(text: str) -> timedelta | None:
@@ -138,7 +139,7 @@ def plan(bar_size: str, duration: str, end: str, what: str, now: datetime | None
     if span is None:
         return _invalid("duration", duration)
     if what.upper() not in WHAT_TO_SHOW:
-        return Reject(321, f"Error validating request.-'{what}' : cause - Invalid what to show")
+        return Reject(162, f"Historical Market Data Service error message:'{what}' : invalid what to show")
     stop = parse_end(end, now)
     if stop is None:
         if end.strip():
