@@ -109,7 +109,7 @@ async def test_end_time_and_duration_are_honoured(ib: IB) -> None:
 
 
 async def test_empty_end_is_the_replay_position_once_streaming(sim: TwsSimulator, ib: IB) -> None:
-    ib.reqMktData(Forex("EURUSD", conId=12087792))  # with its conId, as ib_async requires
+    ib.reqMktData(Forex("EURUSD", conId=12087792))  # qualified: ib_async subscribes only with a conId
     await sim.wait_for(lambda: sim.ticks_pushed >= 100)
     async with asyncio.timeout(5):
         await sim.wait_for(lambda: sim.streaming_done.is_set())  # speed 0, no loop: the whole file streamed

@@ -68,14 +68,15 @@ class _Tracker:
         self.broker.on_tick(tick)
         time = tick.time
         last = self.last_time
-        if last is not None and self.broker.open_positions and time > last:
+        in_market = self.broker.open_positions
+        if in_market and last is not None and time > last:
             self.result.time_in_market += (time - last).total_seconds()
         self.last_time = time
         end = self.minute_end
         if end is None or time >= end:
             self.minute_end = time.replace(second=0, microsecond=0) + _MINUTE
             self.record(time)
-        else:
+        elif in_market:  # flat, the equity cannot have moved since the last fill
             self.record(time, replace=True)
 
     def record(self, time: datetime, *, replace: bool = False) -> None:
@@ -124,6 +125,8 @@ def run_backtest(
         skip_bad: Skip bad lines of the tick file instead of stopping.
         progress: Wraps the events (e.g. a progress bar), given the read statistics.
     """
+    if not pipelines:
+        raise ConfigError("pipelines", "name at least one pipeline whose signals to trade, e.g. signals")
     available = {p.name: p for p in load_pipelines(pipelines_dir)}
     for name in pipelines:
         if name not in available:

@@ -202,8 +202,6 @@ class Handlers:
             session.live_bars[r.req_id] = (spec.symbol, live)
 
     def _unsupported(self, session: Session, r: rq.Unsupported) -> None:
-        # 503 ("TWS is out of date"): ends the request in ib_insync and ib_async alike (321 would be a
-        # warning to ib_async, which would leave the request waiting)
-        session.send(m.error(r.req_id, 503, f"The TWS is out of date and must be upgraded: "
-                                            f"the simulator does not support {r.name}"))
+        session.send(m.error(r.req_id, 503, f"The TWS is out of date and must be upgraded: rxstream sim does "
+                                            f"not support {r.name}"))
 
