@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from ..autotrade import SignalOrders
-from ..commands import _with_feeders
 from ..engine import Engine
 from ..errors import ConfigError, StreamError, TickFileError
 from ..events import Bar, Event, Fill, Signal, Tick
 from ..operators import ohlc
-from ..pipelines import load_pipelines
+from ..pipelines import load_pipelines, with_feeders
 from ..replay import ReplayScheduler, replay_virtual
 from ..tickfile import ReadStats, read_events
 from .broker import Commission, PaperBroker, Position
@@ -138,7 +137,7 @@ def run_backtest(
     if first is None:
         raise TickFileError(str(path), stats.lines, "no events to replay")
     scheduler = ReplayScheduler(first.time)
-    needed = {p.name: p for name in pipelines for p in _with_feeders(available, name)}
+    needed = {p.name: p for name in pipelines for p in with_feeders(available, name)}
     engine = Engine(pipelines=list(needed.values()), scheduler=scheduler,
                     settings=settings or {}, publish=False)
     result = BacktestResult(Path(path).name, list(pipelines), float(quantity), commission or Commission(), flatten)
