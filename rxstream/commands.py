@@ -17,7 +17,7 @@ from .engine import Engine
 from .errors import PipelineLoadError, RxstreamError, TickFileError
 from .events import Event, dumps
 from .importers import import_csv
-from .pipelines import load_pipelines, parse_settings
+from .pipelines import load_pipelines, parse_settings, with_feeders
 from .replay import ReplayFeed, ReplayScheduler, replay_virtual
 from .shutdown import reader_left
 from .tickfile import ReadStats, encode_event, encode_header, read_events
@@ -140,7 +140,7 @@ def _replay(args: argparse.Namespace) -> int:
                 _note(stats.summary())
             return _fail(console, f"{args.file}: no events")
         # The pipelines need every source they read, and the evaluators that feed them.
-        needed = {p.name: p for name in names for p in _with_feeders(pipelines, name)}
+        needed = {p.name: p for name in names for p in with_feeders(pipelines, name)}
         scheduler = ReplayScheduler(first.time)
         engine = Engine(pipelines=list(needed.values()), scheduler=scheduler, settings=settings, publish=False)
         engine.start()
@@ -181,19 +181,6 @@ def _write_topic(output: Any, topic: str, out: IO[bytes], failed: Callable[[Exce
         out.write(prefix + _line(value)[:-1] + b"}\n")
 
     output.subscribe(write, failed)
-
-
-def _with_feeders(pipelines: dict[str, Any], name: str) -> list[Any]:
-    """The pipeline ``name`` and every pipeline that feeds one of the sources it reads (transitively)."""
-    chosen = {name}
-    frontier = [name]
-    while frontier:
-        wanted = set(pipelines[frontier.pop()].sources)
-        for other in pipelines.values():
-            if other.feeds in wanted and other.name not in chosen:
-                chosen.add(other.name)
-                frontier.append(other.name)
-    return [p for n, p in pipelines.items() if n in chosen]
 
 
 def _line(value: Any) -> bytes:

@@ -1,11 +1,13 @@
 """The TWS codec and message builders, without sockets.
 
-Replies are checked the strongest way available: ib_insync 0.9.86's own
+Replies are checked the strongest way available: the installed broker library's own
 ``Decoder`` decodes each one into the wrapper call the real client would make.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +20,8 @@ from rxstream.testing import requests as rq
 from rxstream.testing.broker import ExecRecord
 from rxstream.testing.codec import Decoder, Handshake, State, encode_field, encode_frame, encode_handshake
 
+BROKER = "ib_insync" if importlib.util.find_spec("ib_insync") else "ib_async"
+"""The broker library installed (never both in one environment)."""
 EURUSD = parse_symbol("EURUSD")
 AAPL = parse_symbol("AAPL")
 
@@ -177,7 +181,7 @@ def test_parse_request_names_what_is_malformed(fields: list[str], match: str) ->
         rq.parse_request(fields)
 
 
-# --- replies, decoded by the real ib_insync decoder ---------------------------------------
+# --- replies, decoded by the real ib_insync (or ib_async) decoder ---------------------------------------
 
 
 class _Recorder:
@@ -186,7 +190,7 @@ class _Recorder:
     class ib:
         TimezoneTWS = ""
 
-    defaultTimezone = UTC  # ib_async's decoder reads it
+    defaultTimezone = UTC  # ib_async converts execution times to it
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
@@ -196,7 +200,7 @@ class _Recorder:
 
 
 def _decode(fields: list[Any]) -> tuple[str, tuple[Any, ...]]:
-    from rxstream.ibkr.api import Decoder as IBDecoder
+    IBDecoder = importlib.import_module(f"{BROKER}.decoder").Decoder
 
     recorder = _Recorder()
     decoder = IBDecoder(recorder, m.SERVER_VERSION)  # type: ignore[arg-type]

@@ -44,6 +44,9 @@ class Sink(Protocol):
     def unsent(self) -> int:
         """Bytes written but still in the transport's buffer (not yet handed to the operating system)."""
 
+    def ping(self) -> None:
+        """Send a WebSocket ping frame now (the peer answers with a pong)."""
+
     async def drain(self) -> None:
         """Until the transport is below its low-water mark."""
 
@@ -70,6 +73,7 @@ class Channel:
         "close_timeout",
         "connection",
         "frames_sent",
+        "heard",
         "id",
         "max_batch",
         "messages_sent",
@@ -77,6 +81,7 @@ class Channel:
         "on_finished",
         "on_writable",
         "outbox",
+        "pinged",
         "queue_limit",
         "sink",
         "subscriptions",
@@ -100,6 +105,10 @@ class Channel:
         self.blocked = False
         self.messages_sent = 0
         self.frames_sent = 0
+        self.heard = 0.0
+        """When the peer last sent anything (a frame or a pong), on the loop's clock."""
+        self.pinged: float | None = None
+        """When an unanswered ping was sent."""
         self._written = 0
         self._inflight: deque[tuple[int, str, int]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -234,6 +243,14 @@ class Channel:
             self.on_writable(self)
 
         self._task = asyncio.get_running_loop().create_task(drain(), name=f"ws-drain-{self.id}")
+
+    def ping(self, now: float) -> None:
+        """Ping the peer (the heartbeat found it silent)."""
+        self.pinged = now
+        try:
+            self.sink.ping()
+        except _LOST:
+            self.finish()
 
     # --- closing ------------------------------------------------------------------------
 
