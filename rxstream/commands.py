@@ -45,6 +45,7 @@ def register_offline(subparsers: Any) -> None:
     replay.add_argument("--pipelines", type=Path, default=None, help="pipelines folder (default ./pipelines)")
     replay.add_argument("--out", type=Path, default=None, help="output file (default stdout; .gz compresses)")
     replay.add_argument("--skip-bad", action="store_true", help="skip bad lines, report how many")
+    replay.add_argument("--strict", action="store_true", help="a timestamp older than the one before is an error")
     replay.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a pipeline setting")
     replay.set_defaults(func=_replay)
 
@@ -146,6 +147,7 @@ def _replay(args: argparse.Namespace) -> int:
         engine.start()
         chosen = " ".join(f"--pipeline {name}" for name in names)
         failed: list[Exception] = []  # a write that failed (the reader left: `| head`) ends the replay
+        result = None  # stays None when the reader left before the replay finished
         with _output(args.out) as out:
             if len(names) == 1 and not args.all:  # a tick file, as it always was
                 out.write(encode_header(f"rxstream replay {args.file.name} {chosen}"))
@@ -156,7 +158,10 @@ def _replay(args: argparse.Namespace) -> int:
                 for name in names:
                     _write_topic(engine.outputs[name], pipelines[name].topic or name, out, failed.append)
             replayed = itertools.takewhile(lambda _: not failed, itertools.chain([first], events))
-            replay_virtual(_with_progress(replayed, stats, console), engine)
+            result = replay_virtual(
+                _with_progress(replayed, stats, console), engine,
+                on_backwards="error" if args.strict else "clamp", file_stats=stats,
+            )
             if failed:
                 raise failed[0]
         engine.stop()
@@ -166,6 +171,8 @@ def _replay(args: argparse.Namespace) -> int:
         _note(stats.summary())
         for reason in stats.reasons:
             _note(f"  {reason}")
+    if result is not None and result.backwards:
+        _note(result.backwards_summary())
     return 0
 
 

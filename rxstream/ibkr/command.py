@@ -61,7 +61,7 @@ async def record(
 
     feed = IBKRFeed(config)
     engine = Engine(pipelines=[], feeds=[feed])
-    with TickFileWriter(path, source=f"ibkr {config.address}") as writer:
+    with TickFileWriter(path, source=f"ibkr {config.address}", flush_every=1.0) as writer:  # survives SIGKILL
 
         def write(event: Event) -> None:
             if count is not None and writer.count >= count:
