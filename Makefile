@@ -2,18 +2,28 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# ib_async (ib_insync's maintained fork) gets an environment of its own: the two libraries both ship
+# a top-level `eventkit` and must never share one. `make test-ib_async` runs the broker tests there.
+VENV_IB_ASYNC ?= .venv-ib_async
+BROKER_TESTS  := tests/test_tws_*.py tests/test_ibkr_*.py
 
-.PHONY: demo test install bench lint clean
+.PHONY: demo test test-ib_async install bench lint clean
 
 # The package alone for the demo; with its test extras (pytest, hypothesis, playwright...) for the tests.
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[ib_insync]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,ib_insync]'
+	touch $@
+
+$(VENV_IB_ASYNC)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV_IB_ASYNC)
+	$(VENV_IB_ASYNC)/bin/pip install --quiet --upgrade pip
+	$(VENV_IB_ASYNC)/bin/pip install --quiet -e '.[test,ib_async]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -23,6 +33,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# The simulator and IBKR feed tests again, under ib_async instead of ib_insync.
+test-ib_async: $(VENV_IB_ASYNC)/.installed
+	$(VENV_IB_ASYNC)/bin/python -m pytest $(BROKER_TESTS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/pipeline.py
@@ -35,4 +49,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy rxstream
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(VENV_IB_ASYNC) build *.egg-info

@@ -281,7 +281,7 @@ class StreamClient:
         elif kind == "subscribed":
             reset = any(d.action == "reset" for d in self.state.receive(message))
             message = {**message, "reset": reset}
-            if reset:
+            if reset and self.state.policies.get(message["topic"]) == "lossless":  # state topics always reload
                 log.info("rxstream client: %s reset (recovered: %s)", message["topic"], message.get("recovered"))
             self._live = True
             self._connected.set()

@@ -73,13 +73,13 @@ def register_offline(subparsers: Any) -> None:
         "demo",
         help="the whole chain on the bundled session: TWS simulator, IBKR feed, pipelines, trader, dashboard",
         description="Serve the dashboard at http://HOST:PORT/ on a live chain with no broker: the TWS simulator "
-        "streams the bundled real EUR/USD session, the IBKR adapter reads it over ib_insync, the example "
+        "streams the bundled real EUR/USD and USD/JPY sessions, the IBKR adapter reads it over ib_insync, the example "
         "evaluator's signals are traded on the simulator and the fills come back as trades.",
     )
     full.add_argument("--host", default="127.0.0.1", help="address the dashboard listens on (default 127.0.0.1)")
     full.add_argument("--port", type=int, default=8080, help="port of the dashboard (default 8080; 0 picks a free one)")
     full.add_argument("--speed", type=float, default=120.0, help="replay speed (120 = two minutes per second)")
-    full.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled session)")
+    full.add_argument("--file", type=Path, default=None, help="tick file (default: the bundled sessions)")
     full.set_defaults(func=_demo)
 
     demo = subparsers.add_parser(
@@ -277,6 +277,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _demo_terminal(args: argparse.Namespace) -> int:
     from .terminal import run_terminal_demo
 
+    if args.file is not None and not args.file.is_file():
+        return _fail(Console(stderr=True), f"{args.file}: no such file")
     feed = ReplayFeed(args.file, speed=args.speed, loop=True)
     try:
         asyncio.run(run_terminal_demo(feed, seconds=args.seconds))

@@ -1,9 +1,10 @@
-"""``rxstream demo``: the whole chain on the bundled real session, with no broker.
+"""``rxstream demo``: the whole chain on the bundled real sessions, with no broker.
 
 ::
 
     TWS simulator ──TCP──▶ ib_insync ──▶ IBKRFeed ──▶ ticks / positions / fills
-    (bundled EUR/USD,                                     │
+    (bundled EUR/USD +                                    │
+     USD/JPY sessions,                                    │
      looped, at --speed)                                  ▼
           ▲                         pipelines: price_updates, ma_crossover ▶ signals, ...
           │                                               │
@@ -18,9 +19,7 @@ Everything runs in one process and one event loop; Ctrl-C stops it cleanly
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -29,10 +28,11 @@ from .addresses import bind_listening
 from .autotrade import SignalTrader
 from .errors import ConfigError
 from .gateway.app import create_app
+from .sessions import bundled_sessions, played_together
 from .settings import Settings
-from .shutdown import stop_on_signals
+from .shutdown import quiet_cancelled_connect, stop_on_signals
 from .testing.server import TwsSimulator
-from .tickfile import bundled_session, read_events, symbols_in
+from .tickfile import symbols_in
 from .wiring import engine_backend
 
 __all__ = ["run_demo"]
@@ -41,7 +41,7 @@ GUIDE = """\
 rxstream demo — {url}
 
   open {url} in a browser:
-    prices      EUR/USD from the recorded 2020-01-01 session, {speed:g}x speed, conflated per symbol
+    prices      {what}, {speed:g}x speed, conflated per symbol
     signals     the example SMA crossover evaluator (pipelines/ma_crossover.py)
     trades      its BUY/SELL signals become market orders on the TWS simulator; the fills come back
     positions   the simulator's account, moving with every fill
@@ -53,25 +53,6 @@ rxstream demo — {url}
 
   Ctrl-C stops everything.
 """
-
-
-class _CancelledConnect(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "CancelledError" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _quiet_cancelled_connect() -> Iterator[None]:
-    """The broker library logs a connect it was cancelled in as an error; when stopping, that cancel is ours."""
-    loggers = [logging.getLogger(f"{library}.client") for library in ("ib_insync", "ib_async")]
-    quiet = _CancelledConnect()
-    for logger in loggers:
-        logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(quiet)
 
 
 async def run_demo(
@@ -89,16 +70,16 @@ async def run_demo(
     Args:
         host, port: where the gateway listens (port 0 picks a free one).
         speed: replay speed of the recorded session (120 = two minutes per second).
-        file: tick file for the simulator (default: the bundled EUR/USD session).
+        file: tick file for the simulator (default: the bundled EUR/USD and USD/JPY sessions, played together).
         quantity: the trader's position size per signal.
         stop: set it to stop (default: SIGINT / SIGTERM).
         ready: called with the dashboard URL and the simulator's port once everything listens.
     """
-    path = file or bundled_session()
+    paths = [file] if file is not None else bundled_sessions()
     stop = stop if stop is not None else stop_on_signals()
     sockets = bind_listening(host, port)  # a busy port stops here, before the simulator or the feed start
-    symbols = symbols_in(path) or ["EURUSD"]
-    async with TwsSimulator(lambda: read_events(path), speed=speed, loop=True, symbols=symbols) as sim:
+    symbols = sorted({symbol for path in paths for symbol in symbols_in(path)}) or ["EURUSD"]
+    async with TwsSimulator(lambda: played_together(paths), speed=speed, loop=True, symbols=symbols) as sim:
         settings = Settings(host=host, port=port, ibkr=f"127.0.0.1:{sim.port}", symbols=tuple(symbols))
         backend = engine_backend(settings)
         broker = backend.ibkr
@@ -115,9 +96,10 @@ async def run_demo(
             if ready is not None:
                 ready(url, sim.port)
             else:
-                print(GUIDE.format(url=url, speed=speed, sim_port=sim.port), flush=True)
+                what = str(file) if file is not None else "EUR/USD (2020-01-01) and USD/JPY (2013-01-01), recorded"
+                print(GUIDE.format(url=url, speed=speed, sim_port=sim.port, what=what), flush=True)
             await stop.wait()
         finally:
-            with _quiet_cancelled_connect():
+            with quiet_cancelled_connect():
                 await runner.cleanup()
 

@@ -16,7 +16,10 @@ The tree::
     │                          (``tws.*`` codes); carries a code
     │   └── AuthError          a token is missing, bad or expired
     ├── SourceConnectionError  a broker connection could not be made (names host and port)
-    └── ClientClosed           a StreamClient stopped for good (closed, or a close code it must not retry)
+    ├── ClientClosed           a StreamClient stopped for good (closed, or a close code it must not retry)
+    ├── LeaseHeld              another ingest holds the bus's write lease (names the holder)
+    ├── BrokerLibraryMissing   neither ib_insync nor ib_async is installed (also an ImportError)
+    └── OrderError             an order cannot be placed as asked (unknown symbol, bad side or quantity)
 
 Each carries the structured parts of its message as attributes, so code can
 react to *what* went wrong without parsing strings. A mistake in how rxstream is
@@ -33,8 +36,11 @@ __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
     "AuthError",
+    "BrokerLibraryMissing",
     "ClientClosed",
     "ConfigError",
+    "LeaseHeld",
+    "OrderError",
     "PipelineLoadError",
     "ProtocolError",
     "RxstreamError",
@@ -167,3 +173,24 @@ class UsageError(RxstreamError, RuntimeError):
         self.subject = subject
         self.reason = reason
         super().__init__(f"{subject}: {reason}")
+
+
+class LeaseHeld(RxstreamError, RuntimeError):
+    """Another ingest holds the write lease of the bus at ``bus``: ``owner``, for ``expires_in`` more seconds."""
+
+    def __init__(self, bus: str, owner: str, expires_in: float) -> None:
+        self.bus = bus
+        self.owner = owner
+        self.expires_in = expires_in
+        super().__init__(
+            f"another ingest ({owner}) is writing to {bus} (its lease expires in {expires_in:.1f} s unless renewed);"
+            " start this one with --standby to take over when it stops"
+        )
+
+
+class BrokerLibraryMissing(RxstreamError, ImportError):
+    """The IBKR feed was asked for, but neither ib_insync nor ib_async is installed."""
+
+
+class OrderError(RxstreamError, ValueError):
+    """An order cannot be placed as asked: a symbol not configured, a side not BUY/SELL, a quantity <= 0."""

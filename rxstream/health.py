@@ -105,6 +105,8 @@ class StreamHealth:
     down_reason: str | None = None
     stale_after: timedelta | None = None
     """None: never stale (an event stream that may be quiet)."""
+    last_error_at: datetime | None = None
+    """When ``last_error`` happened: a healthy stream's ``last_error`` is history, not its state."""
 
 
 class HealthMonitor:
@@ -160,6 +162,7 @@ class HealthMonitor:
         state.error_count += 1
         state.total_errors += 1
         state.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        state.last_error_at = self.scheduler.now
 
     def record_recovery_attempt(self, stream: str) -> None:
         """The stream is being resubscribed or reconnected."""
@@ -168,6 +171,8 @@ class HealthMonitor:
     def mark_down(self, stream: str, reason: str) -> None:
         """Unhealthy until :meth:`mark_up`, whatever else is recorded (e.g. broker disconnected)."""
         state = self._get(stream)
+        if state.down_reason != reason:  # marked down again for the same reason: still the same error
+            state.last_error_at = self.scheduler.now
         state.down_reason = reason
         state.last_error = reason
 
@@ -216,6 +221,7 @@ class HealthMonitor:
                 "total_errors": state.total_errors,
                 "last_error": state.last_error,
                 "stale_after": state.stale_after.total_seconds() if state.stale_after is not None else None,
+                "last_error_at": _iso(state.last_error_at),
             }
             for name, state in self._streams.items()
         }

@@ -35,23 +35,24 @@ class Hub(Observable[_T], Generic[_T]):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
-        self._observers: tuple[abc.ObserverBase[_T], ...] = ()
+        self.observers: tuple[abc.ObserverBase[_T], ...] = ()
+        """The subscribers now, in subscription order (read-only: a new tuple on each change)."""
 
     def __repr__(self) -> str:
-        return f"Hub({self.name!r}, subscribers={len(self._observers)})"
+        return f"Hub({self.name!r}, subscribers={len(self.observers)})"
 
     @property
     def subscriber_count(self) -> int:
         """How many observers are subscribed now."""
-        return len(self._observers)
+        return len(self.observers)
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        self._observers = (*self._observers, observer)
+        self.observers = (*self.observers, observer)
 
         def remove() -> None:
-            self._observers = tuple(o for o in self._observers if o is not observer)
+            self.observers = tuple(o for o in self.observers if o is not observer)
 
         return Disposable(remove)
 
@@ -76,14 +77,17 @@ class Hub(Observable[_T], Generic[_T]):
 
     def on_next(self, value: _T) -> None:
         """Push ``value`` to every subscriber."""
-        for observer in self._observers:
+        for observer in self.observers:
             try:
                 observer.on_next(value)
             except Exception as error:  # isolate subscribers from each other
-                self._fail(observer, error)
+                self.fail(observer, error)
 
-    def _fail(self, observer: abc.ObserverBase[_T], error: Exception) -> None:
-        """End the subscriber that raised with ``on_error``; the others never notice."""
+    def fail(self, observer: abc.ObserverBase[_T], error: Exception) -> None:
+        """End ``observer``, which raised ``error`` from ``on_next``, with ``on_error``; the others never notice.
+
+        :meth:`on_next` calls it; so does a replay that iterates :attr:`observers` itself.
+        """
         log.debug("hub %s: subscriber %r failed", self.name, observer, exc_info=True)
         try:
             observer.on_error(error)
@@ -92,12 +96,12 @@ class Hub(Observable[_T], Generic[_T]):
 
     def on_error(self, error: Exception) -> None:
         """Pass an error to every subscriber (they end, as Rx says)."""
-        for observer in self._observers:
+        for observer in self.observers:
             observer.on_error(error)
 
     def on_completed(self) -> None:
         """Complete every subscriber."""
-        for observer in self._observers:
+        for observer in self.observers:
             observer.on_completed()
 
     def __call__(self, value: Any) -> None:

@@ -116,17 +116,20 @@ def replay_virtual(
     if not isinstance(scheduler, ReplayScheduler):
         raise TypeError("replay_virtual needs a ReplayScheduler (pass one, or give it to the engine)")
     stats = ReplayStats()
-    pushers = _pushers(sources)
+    hubs = {kind: sources[name] for kind, name in SOURCE_OF.items() if name in sources}
     advance = scheduler.advance_clock
-    iterator = iter(events)
+    iterator = iter(events)  # the hot loop below: two comparisons per event when no timer is due
     first = next(iterator, None)
     if first is not None:
         clock = stats.first_time = first.time
         count = 0
         for event in itertools.chain((first,), iterator):
-            time = event.time  # the hot loop: one call and one comparison per event when no timer is due
+            time = event.time
             if time >= clock:
-                advance(time)
+                if time >= scheduler.next_due:
+                    advance(time)
+                else:
+                    scheduler.now = time
                 clock = time
             else:
                 where = file_stats.position if file_stats is not None else f"event {count + stats.dropped + 1}"
@@ -141,9 +144,13 @@ def replay_virtual(
                         "replay", f"{where}: time went backwards: {time.isoformat()} after {clock.isoformat()}"
                     )
             count += 1
-            push = pushers.get(event.kind)
-            if push is not None:
-                push(event)
+            hub = hubs.get(event.kind)
+            if hub is not None:  # Hub.on_next, inlined: one call per event fewer
+                for observer in hub.observers:
+                    try:
+                        observer.on_next(event)
+                    except Exception as error:
+                        hub.fail(observer, error)
         stats.events = count
         stats.last_time = clock
     if complete:

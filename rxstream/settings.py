@@ -53,8 +53,8 @@ class Settings:
     pipelines: str | None = _opt(None, "pipelines folder (default: the bundled pipelines, whatever the current"
                                  " directory holds)")
     history_size: int = _opt(1000, "messages kept per lossless topic for resume", minimum=1)
-    queue_limit: int = _opt(1000, "lossless messages queued per client before it is closed as slow (4008)",
-                            minimum=1)
+    queue_limit: int = _opt(1000, "lossless messages a client may fall behind before it is closed as slow (4008);"
+                            " half the history if that is smaller, so it can always resume", minimum=1)
     max_batch: int = _opt(256, "messages per coalesced frame at most", minimum=1)
     max_frame_size: int = _opt(65536, "largest client frame in bytes; larger gets an error (4x closes 1009)",
                                minimum=64)
@@ -75,7 +75,11 @@ class Settings:
                                   " (0: never)", minimum=0.0)
     auth_secret: str | None = _opt(None, "HMAC secret for JWT tokens; set to require a token (never shown)")
     auth_algorithm: str = _opt("HS256", "JWT algorithm", choices=("HS256", "HS384", "HS512"))
-    allowed_origins: tuple[str, ...] = _opt((), "browser Origins allowed to connect (empty: any)")
+    allowed_origins: tuple[str, ...] = _opt(
+        (), "browser Origins allowed to connect besides the page's own (same-origin by default; * for any)"
+    )
+    auth_secret_file: str | None = _opt(None, "file holding the HMAC secret instead of auth_secret (kept out of ps)")
+    protect_status: bool = _opt(False, "require a token on /websocket/status and /metrics too (needs a secret)")
     ibkr: str | None = _opt(None, "HOST:PORT of TWS/IB Gateway: stream from the broker instead of the replay")
     ibkr_client_id: int = _opt(17, "IBKR API client id", minimum=0)
     symbols: tuple[str, ...] = _opt(("EURUSD",), "symbols to subscribe at the broker")
@@ -83,6 +87,15 @@ class Settings:
         (), "NAME=VALUE settings for the pipelines (ctx.setting), e.g. ma_fast=10"
     )
     log_level: str = _opt("INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    bus: str | None = _opt(None, "redis://HOST:PORT/DB: the Redis bus shared by an ingest and gateways"
+                           " (unset: in memory, one process)")
+    history_seconds: float = _opt(600.0, "seconds of messages kept per topic on the Redis bus for resume and"
+                                  " rewind (with history_size, whichever is reached first)", minimum=0.001)
+    standby: bool = _opt(False, "ingest: wait for the running ingest's lease to expire, then take over")
+    lease_seconds: float = _opt(5.0, "ingest: time to live of the write lease; a standby takes over within it",
+                                minimum=0.1)
+    bus_buffer: int = _opt(100000, "ingest: messages buffered while Redis is away (past it the oldest are"
+                           " dropped)", minimum=1)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -130,8 +143,10 @@ class Settings:
             if f.name in _SECRET:
                 shown = "unset"
             help_ = f"{f.metadata['help']} [env RXSTREAM_{f.name.upper()}; default {shown}]"
-            nargs = "+" if _kind(f) == "tuple" else None
-            parser.add_argument(_flag(f.name), dest=f.name, metavar=_metavar(f), default=None, help=help_, nargs=nargs)
+            nargs = "+" if _kind(f) == "tuple" else "?" if _kind(f) == "bool" else None
+            const = "true" if _kind(f) == "bool" else None  # a bare --standby means --standby true
+            parser.add_argument(_flag(f.name), dest=f.name, metavar=_metavar(f), default=None, help=help_,
+                                nargs=nargs, const=const)
 
     def public(self) -> dict[str, Any]:
         """The settings as JSON-ready values, secrets replaced by whether they are set."""

@@ -18,8 +18,8 @@ assignment; due timers run first, each at its own time.
 datetime.datetime(2020, 1, 1, 0, 0, 5, tzinfo=datetime.timezone.utc)
 >>> clock.advance_clock(datetime(2020, 1, 1, 0, 0, 9, tzinfo=UTC))
 due at 00:00:05
->>> clock.now.time(), clock.next_due
-(datetime.time(0, 0, 9), None)
+>>> clock.now.time(), clock.next_due is NEVER
+(datetime.time(0, 0, 9), True)
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from typing import Any
 from reactivex import abc, typing
 from reactivex.scheduler.periodicscheduler import PeriodicScheduler
 
-__all__ = ["ReplayScheduler"]
+__all__ = ["NEVER", "ReplayScheduler"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NEVER = datetime.max.replace(tzinfo=UTC)
+"""``next_due`` when no timer is pending."""
 
 
 class _Timer(abc.DisposableBase):
@@ -59,38 +61,40 @@ class ReplayScheduler(PeriodicScheduler):
     """A virtual-time scheduler whose clock a replay moves forward event by event.
 
     Use it from one thread (the replay's): it takes no lock.
+
+    Attributes:
+        now: The virtual time. A plain attribute, since time-based operators read
+            it on every event. Move it with :meth:`advance_clock`; assigning a
+            later time directly is allowed only while it is before ``next_due``
+            (no timer is skipped): a replay's fast path for most events.
+        next_due: When the earliest pending timer is due (cancelled ones
+            included), or :data:`NEVER`: a replay compares each event's time with it.
     """
+
+    now: datetime = EPOCH  # overrides the abstract property with a plain attribute
+    next_due: datetime = NEVER
 
     def __init__(self, initial_clock: datetime | None = None) -> None:
         super().__init__()
-        self._now = initial_clock or EPOCH
+        self.now = initial_clock or EPOCH
+        self.next_due = NEVER
         self._timers: list[tuple[datetime, int, _Timer]] = []
         self._arrivals = 0
 
     def __repr__(self) -> str:
-        return f"ReplayScheduler(now={self._now.isoformat()}, timers={len(self._timers)})"
-
-    @property
-    def now(self) -> datetime:
-        """The virtual time."""
-        return self._now
-
-    @property
-    def next_due(self) -> datetime | None:
-        """When the earliest pending timer is due (cancelled ones included), or ``None``."""
-        return self._timers[0][0] if self._timers else None
+        return f"ReplayScheduler(now={self.now.isoformat()}, timers={len(self._timers)})"
 
     # --- scheduling -----------------------------------------------------------------
 
     def schedule(self, action: abc.ScheduledAction[Any], state: Any = None) -> abc.DisposableBase:
         """Run ``action`` at the current time, on the next move of the clock."""
-        return self.schedule_absolute(self._now, action, state)
+        return self.schedule_absolute(self.now, action, state)
 
     def schedule_relative(
         self, duetime: typing.RelativeTime, action: abc.ScheduledAction[Any], state: Any = None
     ) -> abc.DisposableBase:
         """Run ``action`` ``duetime`` (seconds or a timedelta) from now."""
-        return self.schedule_absolute(self._now + self.to_timedelta(duetime), action, state)
+        return self.schedule_absolute(self.now + self.to_timedelta(duetime), action, state)
 
     def schedule_absolute(
         self, duetime: typing.AbsoluteTime, action: abc.ScheduledAction[Any], state: Any = None
@@ -100,6 +104,8 @@ class ReplayScheduler(PeriodicScheduler):
         when = duetime if type(duetime) is datetime else self.to_datetime(duetime)
         heapq.heappush(self._timers, (when, self._arrivals, timer))
         self._arrivals += 1
+        if when < self.next_due:
+            self.next_due = when
         return timer
 
     # --- moving the clock -----------------------------------------------------------
@@ -109,22 +115,25 @@ class ReplayScheduler(PeriodicScheduler):
 
         The clock never goes back: an earlier ``time`` runs nothing and leaves it where it is.
         """
-        timers = self._timers
-        if timers and timers[0][0] <= time:
+        if time >= self.next_due:
             self._run_due(time)
-        if time > self._now:
-            self._now = time
+        if time > self.now:
+            self.now = time
 
     def _run_due(self, time: datetime) -> None:
+        """Run the timers due by ``time`` in due order (and those they schedule that are due too)."""
         timers = self._timers
         pop = heapq.heappop
         while timers and timers[0][0] <= time:
             due, _, timer = pop(timers)
-            if due > self._now:
-                self._now = due
+            if due > self.now:
+                self.now = due
             if not timer.cancelled:
                 timer.result = timer.action(self, timer.state)
-        if not timers:
+        if timers:
+            self.next_due = timers[0][0]
+        else:
+            self.next_due = NEVER
             self._arrivals = 0
 
     def advance_to(self, time: typing.AbsoluteTime) -> None:
@@ -133,7 +142,7 @@ class ReplayScheduler(PeriodicScheduler):
 
     def advance_by(self, time: typing.RelativeTime) -> None:
         """Advance the clock by ``time`` (seconds or a timedelta)."""
-        self.advance_clock(self._now + self.to_timedelta(time))
+        self.advance_clock(self.now + self.to_timedelta(time))
 
     def run_all(self) -> None:
         """Run every pending timer (and those they schedule), moving the clock to each."""

@@ -148,10 +148,12 @@ class EngineBackend:
         await self.engine.__aexit__(exc_type, exc, tb)
 
 
-def engine_backend(settings: Settings, *, bus: Bus | None = None) -> EngineBackend:
+def engine_backend(
+    settings: Settings, *, bus: Bus | None = None, health: HealthMonitor | None = None
+) -> EngineBackend:
     """The engine ``rxstream serve`` runs: the pipelines over a looped replay, or over IBKR with ``ibkr`` set.
 
-    ``bus`` defaults to a new in-memory bus.
+    ``bus`` defaults to a new in-memory bus, ``health`` to a monitor the engine makes on start.
     """
     ibkr: IBKRFeed | None = None
     replay: ReplayFeed | None = None
@@ -166,6 +168,7 @@ def engine_backend(settings: Settings, *, bus: Bus | None = None) -> EngineBacke
         settings=values,
         feeds=feeds,
         bus=bus,
+        health=health,
         error_threshold=settings.error_threshold,
         stale_after=settings.stale_after,
         stale_overrides=settings.stale_overrides(),

@@ -20,6 +20,7 @@ __all__ = [
     "CLIENT_SCHEMA",
     "SERVER_SCHEMA",
     "T0",
+    "ListSink",
     "Reader",
     "check_client",
     "check_server",
@@ -153,3 +154,60 @@ class Reader:
             if msg["type"] == "pong" and msg.get("id") == f"barrier-{self._barrier}":
                 return out
             out.append(msg)
+
+
+class ListSink:
+    """A :class:`~rxstream.gateway.channel.Sink` test double: frames kept in a list, a peer that reads on demand.
+
+    ``room`` is how many bytes the "transport" takes before it reports itself full; the bytes
+    stay unread (``unsent``) until :meth:`read` empties it, which also ends a pending ``drain``.
+    ``stall()`` makes it full from the next write on; ``closed`` holds ``(code, reason)``.
+    """
+
+    def __init__(self, room: int = 1 << 30) -> None:
+        import asyncio
+
+        self.frames: list[bytes] = []
+        self.room = room
+        self.buffered = 0
+        self.closed: tuple[int, str] | None = None
+        self.aborted = False
+        self._readable = asyncio.Event()
+
+    def write(self, frame: bytes) -> bool:
+        if self.aborted:
+            raise ConnectionResetError("aborted")
+        self.frames.append(frame)
+        self.buffered += len(frame) + 2
+        return self.buffered <= self.room
+
+    def unsent(self) -> int:
+        return self.buffered
+
+    async def drain(self) -> None:
+        while self.buffered > self.room:
+            self._readable.clear()
+            await self._readable.wait()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+        await self.drain()  # a peer that does not read never answers the close
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def stall(self) -> None:
+        """Nothing more is read: the next write finds the transport full."""
+        self.room = 0
+
+    def read(self) -> list[dict[str, Any]]:
+        """The peer reads everything written so far; the messages, arrays split."""
+        self.buffered = 0
+        self.room = max(self.room, 1 << 30)
+        self._readable.set()
+        out: list[dict[str, Any]] = []
+        for frame in self.frames:
+            parsed = check_server(json.loads(frame))
+            out.extend(parsed if isinstance(parsed, list) else [parsed])
+        self.frames.clear()
+        return out

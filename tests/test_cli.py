@@ -77,3 +77,25 @@ def test_the_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "rxstream"
     result = subprocess.run([str(script), "pipelines"], capture_output=True, text=True, check=True)
     assert "price_updates" in result.stdout and "trade_executions" in result.stdout
+
+
+def test_every_subcommand_and_option_has_help_text() -> None:
+    import argparse
+
+    from rxstream.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    summaries = {choice.dest: choice.help for choice in commands._choices_actions}
+    missing = [name for name in commands.choices if not summaries.get(name)]
+    for name, sub in commands.choices.items():
+        missing += [f"{name} {'/'.join(a.option_strings) or a.dest}" for a in sub._actions if not a.help]
+    assert missing == []
+
+
+def test_record_says_what_its_client_id_is() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "rxstream"), "record", "--help"], capture_output=True, text=True, check=True
+    )
+    text = " ".join(result.stdout.split())
+    assert "client id this program connects to TWS with" in text

@@ -138,3 +138,37 @@ def test_ctrl_c_once_the_demo_runs_stops_it_cleanly() -> None:
             process.wait()
     assert process.returncode == 0
     assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr
+
+
+def test_ctrl_c_as_serve_starts_on_a_broker_is_not_an_error() -> None:
+    """Stopping while the IBKR feed still connects cancels the connect: that is the stop, not a failure."""
+    sim = subprocess.Popen([RXSTREAM, "sim", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sim.stdout is not None
+        port = sim.stdout.readline().split(" on ", 1)[1].split()[0].rsplit(":", 1)[1]
+        serve = subprocess.Popen(
+            [RXSTREAM, "serve", "--ibkr", f"127.0.0.1:{port}", "--port", "0"],
+            stderr=subprocess.PIPE, text=True,
+        )
+        assert serve.stderr is not None
+        seen = []
+        while not seen or "serving on" not in seen[-1]:
+            seen.append(serve.stderr.readline())
+            assert seen[-1], "".join(seen)
+        serve.send_signal(signal.SIGINT)
+        _, rest = serve.communicate(timeout=60)
+        stderr = "".join(seen) + rest
+        assert serve.returncode == 0, stderr
+        assert "Traceback" not in stderr and "CancelledError" not in stderr and " ERROR " not in stderr, stderr
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=60)
+
+
+def test_top_of_a_missing_file_is_one_line_and_status_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [RXSTREAM, "top", "--file", str(tmp_path / "nope.jsonl"), "--seconds", "1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "nope.jsonl: no such file" in _assert_one_clean_line(result.stderr)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from test_docs_commands import BIN, COPY_IGNORE, ROOT, commands
 
 from rxstream.cli import main
 
@@ -29,7 +33,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_the_tutorial_has_its_pipeline_and_its_test() -> None:
-    assert set(code_blocks("pipelines/")) == {"pipelines/wide_spreads.py"}
+    assert set(code_blocks("pipelines/")) == {"pipelines/wide_spreads.py", "pipelines/mean_reversion.py"}
     assert set(code_blocks("tests/")) == {"tests/test_wide_spreads.py"}
 
 
@@ -71,3 +75,40 @@ async def test_the_tutorials_pipeline_is_a_topic_on_the_server(project: Path, ai
         assert data[0]["topic"] == "wide_spreads" and data[0]["data"]["spread_bp"] >= 2.0
     status = await (await client.get("/websocket/status")).json()
     assert "wide_spreads" in status["stream_health"]
+
+
+NUMBERS = {"ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "thirty": 30, "forty": 40}
+
+
+def test_the_line_count_the_tutorial_gives_is_the_files() -> None:
+    said = re.search(r"`pipelines/price_updates.py`: (\w+) lines", DOC.read_text())
+    assert said is not None
+    shipped = ROOT / "pipelines" / "price_updates.py"
+    assert NUMBERS[said.group(1)] == len(shipped.read_text().splitlines())
+
+
+def test_the_tutorial_runs_as_written_from_inside_a_fresh_clone(tmp_path: Path) -> None:
+    """Step 1's shell lines in the clone's folder, the pipeline of step 2, step 3's replay."""
+    clone = tmp_path / "rxstream"
+    shutil.copytree(ROOT, clone, ignore=COPY_IGNORE, symlinks=True)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("PYTHONPATH", None)
+    steps = commands("docs/first-pipeline.md")
+    setup = [c for c in steps if not c.line.startswith(("rxstream replay", "rxstream serve", "rxstream backtest"))]
+    assert [c.line.split()[0] for c in setup] == ["mkdir", "cp", "rxstream"]
+    listing = subprocess.run(
+        ["bash", "-e", "-c", "\n".join(c.line for c in setup)], cwd=clone, env=env,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "price_updates" in listing.stdout and "trade_executions" in listing.stdout
+    desk = clone / "my-desk"
+    for path, code in code_blocks("pipelines/").items():
+        (desk / path).write_text(code)
+    replay = next(c for c in steps if c.line.startswith("rxstream replay"))
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", replay.line], cwd=desk, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    shown = [line for line in replay.shown if line != "..."]
+    assert result.stdout.splitlines()[: len(shown)] == shown

@@ -36,7 +36,7 @@ async def test_publish_reaches_subscribers_with_contiguous_seq(aiohttp_server) -
         await ws.send_json({"type": "subscribe", "topics": ["signals"], "id": 1})
         subscribed = await reader.until("subscribed")
         assert subscribed == {"type": "subscribed", "topic": "signals", "policy": "lossless", "seq": 0,
-                              "epoch": "epoch-1", "symbols": None, "max_rate": None, "id": 1}
+                              "epoch": "epoch-1", "symbols": None, "max_rate": None, "reset": False, "id": 1}
         for n in range(1, 201):
             bus.publish("signals", signal(n))
         got = await reader.take(200)

@@ -119,7 +119,7 @@ def test_inbound_rate_limit_closes_with_documented_code() -> None:
     events = c.receive('{"type":"ping"}', 0.0)
     assert errors(events) == ["rate_limited"]
     assert events[-1] == Close(CloseCode.RATE_LIMITED, events[0].message["message"])
-    assert c.state is ConnectionState.CLOSED
+    assert c.state is ConnectionState.CLOSING and c.closing == events[-1]
     assert c.receive('{"type":"ping"}', 10.0) == []
 
 
@@ -143,9 +143,12 @@ def test_token_expiry_and_refresh() -> None:
             return Grant("alice", frozenset({"price_updates"}), 200.0)
         raise AuthError("token_expired", "the token expired at 1970-01-01T00:01:40Z")
 
+    refused = conn(grant=Grant("alice", None, 100.0), verify=verify)
+    events = refused.receive('{"type":"auth","token":"old","id":9}', 0)
+    assert errors(events) == ["token_expired"] and events[0].message["id"] == 9
+    assert events[-1].code == CloseCode.UNAUTHORIZED and refused.state is ConnectionState.CLOSING
     c = conn(grant=Grant("alice", None, 100.0), verify=verify)
     c.receive('{"type":"subscribe","topics":["signals","price_updates"]}', 0)
-    assert errors(c.receive('{"type":"auth","token":"old"}', 0)) == ["token_expired"]
     events = c.receive('{"type":"auth","token":"good","id":1}', 0)
     assert events[0] == Unsubscribe(("signals",))
     assert events[1] == Send({"type": "authenticated", "expires_at": 200.0, "unsubscribed": ["signals"], "id": 1})
@@ -200,7 +203,7 @@ def test_random_frames_get_valid_replies_or_documented_close(frames) -> None:
                 check_server(event.message)
             elif isinstance(event, Close):
                 assert event.code in DOCUMENTED_CLOSE and event.reason
-                assert c.state is ConnectionState.CLOSED
+                assert c.state is ConnectionState.CLOSING
             else:
                 assert isinstance(event, Subscribe | Unsubscribe)
                 assert set(event.topics) <= set(TOPICS)

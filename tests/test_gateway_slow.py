@@ -51,7 +51,6 @@ async def test_stalled_client_on_state_topic_is_conflated_and_others_keep_their_
         # the stalled client is still connected, its queue never grew past one entry per key + one frame
         assert len(broadcaster.channels) == 2
         assert max(depths) <= broadcaster.limits.max_batch + len(symbols)
-        assert metrics.conflated["quotes"] > 0
         # when the stalled client reads at last, it ends on the latest value of every key
         latest: dict[str, int] = {}
         reader = Reader(stalled)
@@ -65,6 +64,7 @@ async def test_stalled_client_on_state_topic_is_conflated_and_others_keep_their_
             for item in msg["items"] if msg["type"] == "snapshot" else [msg]:
                 latest[item["data"]["symbol"]] = item["data"]["n"]
         assert latest == {s: 149 for s in symbols}
+        assert metrics.conflated["quotes"] > 0  # counted when the backlog is skipped, at its delivery
 
 
 async def test_stalled_client_on_lossless_topic_is_closed_and_resumes_without_loss(aiohttp_server) -> None:
@@ -88,7 +88,7 @@ async def test_stalled_client_on_lossless_topic_is_closed_and_resumes_without_lo
             received += len(await fast.drain())
             assert broadcaster.stats()["max_queue_depth"] <= 50 + 1
         assert len(broadcaster.channels) == 1, "the stalled client was never closed"
-        assert metrics.disconnects_total["slow_consumer"] == 1
+        assert metrics.value("rxstream_ws_disconnects_total", reason="slow_consumer") == 1
         assert received == n  # the reading client missed nothing
         # the stalled client reads what reached it, then finds the connection closed
         reader = Reader(stalled)

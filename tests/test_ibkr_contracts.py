@@ -24,6 +24,7 @@ from rxstream.ibkr.contracts import (
     to_contract,
 )
 from rxstream.ibkr.symbols import symbol_for
+from rxstream.operators import Backoff
 
 NOW = datetime(2020, 1, 1, 22, 0, 5, tzinfo=UTC)
 NAN = math.nan
@@ -95,13 +96,21 @@ def test_config_names_the_bad_setting(field: str, value: object) -> None:
     assert info.value.setting == field
 
 
-def test_backoff_is_exponential_capped_and_jittered() -> None:
-    cfg = IBKRConfig(backoff_initial=0.5, backoff_factor=2, backoff_max=5, backoff_jitter=0.2)
-    assert [cfg.backoff_delay(n, jitter=0) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
-    rng = random.Random(7)
-    delays = [cfg.backoff_delay(3, rng=rng) for _ in range(200)]
+def test_backoff_is_the_operators_backoff_exponential_capped_and_jittered() -> None:
+    exact = IBKRConfig(backoff_initial=0.5, backoff_factor=2, backoff_max=5, backoff_jitter=0).backoff()
+    assert isinstance(exact, Backoff)
+    assert [exact.delay(n) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    assert exact.delay(10_000) == 5.0
+    jittered = IBKRConfig(backoff_initial=0.5, backoff_factor=2, backoff_max=5, backoff_jitter=0.2)
+    backoff = jittered.backoff(rng=random.Random(7))
+    delays = [backoff.delay(4) for _ in range(200)]
     assert all(3.2 <= d <= 4.8 for d in delays) and len(set(delays)) > 100
-    assert cfg.backoff_delay(10_000, jitter=0) == 5.0
+
+
+def test_backoff_max_below_initial_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        IBKRConfig(backoff_initial=2, backoff_max=1)
+    assert info.value.setting == "backoff_max"
 
 
 # --- contracts ----------------------------------------------------------------------------
@@ -145,7 +154,9 @@ def test_side_of_refuses_unknown() -> None:
     ],
 )
 def test_tick_from_ticker(fields: dict[str, float], expected: tuple[float | None, ...]) -> None:
-    ticker = Ticker(contract=Forex("EURUSD"), time=NOW, **fields)
+    ticker = Ticker(contract=Forex("EURUSD"), time=NOW)
+    for name, value in fields.items():  # ib_async's Ticker resets prices given to its constructor
+        setattr(ticker, name, value)
     tick = tick_from_ticker("EURUSD", ticker)
     assert tick == Tick("EURUSD", NOW, *expected)
     ticker.bid = 9.9  # the ticker changes in place; the tick does not

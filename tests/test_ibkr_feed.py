@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from rxstream.engine import Engine
+from rxstream.errors import OrderError, SourceConnectionError
 from rxstream.events import Fill, PositionUpdate, Tick
 from rxstream.ibkr import IBKRConfig
-from rxstream.ibkr.api import MarketOrder
 from rxstream.ibkr.source import FeedState, IBKRFeed
 from rxstream.testing import DEFAULT_ACCOUNT, TwsSimulator
 
@@ -88,13 +88,13 @@ async def test_ticks_positions_and_fills_reach_the_engine(sim: TwsSimulator) -> 
 
         filled: list[Fill] = []
         feed.add_order_filled_callback(filled.append)
-        trade = feed.ib.placeOrder(feed._contracts["EURUSD"], MarketOrder("BUY", 20_000))
+        order_id = feed.orders.place_market_order("EURUSD", "BUY", 20_000)
         await feed.wait_for(lambda: len(seen.fills) == 1)
         (fill,) = seen.fills
         assert (fill.symbol, fill.side, fill.quantity, fill.price, fill.commission) == (
             "EURUSD", "BUY", 20_000.0, 1.1214, 2.0
         )
-        assert (fill.order_id, fill.account) == (trade.order.orderId, DEFAULT_ACCOUNT)
+        assert (fill.order_id, fill.account) == (order_id, DEFAULT_ACCOUNT)
         assert fill.exec_id == sim.executions[0].exec_id and filled == [fill]
         await feed.wait_for(lambda: any(p.quantity == 120_000.0 for p in seen.positions))
         assert engine.health.get("ibkr.fills").total_updates >= 1  # type: ignore[union-attr]
@@ -106,7 +106,7 @@ async def test_drop_mid_stream_reconnects_and_recovers_fills_once(sim: TwsSimula
     feed = IBKRFeed(config(sim.port))
     async with running(feed) as (engine, seen):
         await ready(feed, sim)
-        feed.ib.placeOrder(feed._contracts["EURUSD"], MarketOrder("SELL", 10_000))
+        feed.orders.place_market_order("EURUSD", "SELL", 10_000)
         await feed.wait_for(lambda: len(seen.fills) == 1)
 
         sim.refuse_connections(times=1)  # the first reconnect fails too
@@ -121,6 +121,9 @@ async def test_drop_mid_stream_reconnects_and_recovers_fills_once(sim: TwsSimula
         assert [f.exec_id for f in seen.fills] == [sim.executions[0].exec_id, outage.exec_id]
         assert seen.fills[1].commission == 1.0 and seen.fills[1].symbol == "AAPL"
         assert healthy(engine) == dict.fromkeys(STREAMS, True)
+        status = engine.health.snapshot()  # type: ignore[union-attr]
+        for name in ("ibkr.positions", "ibkr.fills"):  # the outage is history now, shown with its time
+            assert status[name]["last_error"] and status[name]["last_error_at"] <= status[name]["last_update"]
         assert sim.refused == 1 and feed.disconnects == 1
         assert feed.recovery_attempts >= 2
         assert all(engine.health.get(s).recovery_attempts >= 2 for s in STREAMS)  # type: ignore[union-attr]
@@ -132,7 +135,7 @@ async def test_drop_mid_stream_reconnects_and_recovers_fills_once(sim: TwsSimula
         # a third session gets every execution again: still nothing published twice
         sim.drop_connections()
         await ready(feed, sim, connections=3)
-        await feed._recover_fills()
+        await feed.recover_fills()
         assert len(seen.fills) == 2 and feed.published_fills == 2
 
 
@@ -230,7 +233,7 @@ async def test_fill_without_commission_report_is_published_after_the_wait() -> N
         feed = IBKRFeed(config(sim.port, commission_wait=0.05))
         async with running(feed) as (_, seen):
             await ready(feed, sim)
-            feed.ib.placeOrder(feed._contracts["EURUSD"], MarketOrder("BUY", 1000))
+            feed.place_market_order("EURUSD", "BUY", 1000)
             await feed.wait_for(lambda: len(seen.fills) == 1)
             assert seen.fills[0].commission is None
 
@@ -252,7 +255,7 @@ async def test_order_filled_callbacks(sim: TwsSimulator, caplog: pytest.LogCaptu
     feed.remove_order_filled_callback(removed.append)
     async with running(feed):
         await ready(feed, sim)
-        feed.ib.placeOrder(feed._contracts["EURUSD"], MarketOrder("BUY", 1000))
+        feed.place_market_order("EURUSD", "BUY", 1000)
         fill = await asyncio.wait_for(async_seen, 2)
         assert sync_seen == [fill] and removed == []
         assert "callback bug" in caplog.text
@@ -277,3 +280,14 @@ async def test_start_twice_and_stop_twice() -> None:
         await feed.stop()
         await feed.stop()
     assert feed.state is FeedState.STOPPED
+
+
+def test_orders_refuse_what_cannot_be_placed() -> None:
+    orders = IBKRFeed(config(1)).orders
+    with pytest.raises(OrderError, match="'GBPUSD' is not one of the feed's symbols"):
+        orders.place_market_order("GBPUSD", "BUY", 1000)
+    for side, quantity in (("HOLD", 1000), ("BUY", 0), ("SELL", -5)):
+        with pytest.raises(OrderError, match="BUY or SELL and a positive quantity"):
+            orders.place_market_order("EURUSD", side, quantity)
+    with pytest.raises(SourceConnectionError, match="not connected: order not sent"):
+        orders.place_market_order("eurusd", "BUY", 1000)

@@ -1,4 +1,4 @@
-"""An unmodified ib_insync script, knowing nothing of rxstream, against ``rxstream sim``.
+"""An unmodified ib_insync (or ib_async) script, knowing nothing of rxstream, against ``rxstream sim``.
 
 Both run as separate processes, exactly as a user would run them: the
 simulator serves the bundled EUR/USD session; the script connects, reads its
@@ -14,9 +14,11 @@ import re
 import sys
 from pathlib import Path
 
+from rxstream.ibkr.api import NAME
+
 SCRIPT = r"""
 import json, sys
-from ib_insync import IB, Forex, MarketOrder
+from LIBRARY import IB, Forex, MarketOrder
 
 ib = IB()
 ib.connect("127.0.0.1", int(sys.argv[1]), clientId=11, timeout=5)
@@ -54,7 +56,8 @@ async def test_unmodified_ib_insync_script_against_rxstream_sim() -> None:
         assert port, banner
         assert "EURUSD" in banner
         script = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", SCRIPT, port[1], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable, "-c", SCRIPT.replace("LIBRARY", NAME), port[1],
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(script.communicate(), 60)
         assert script.returncode == 0, err.decode()[-2000:]

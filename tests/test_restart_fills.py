@@ -153,7 +153,7 @@ async def test_every_fill_once_across_ibkr_server_restarts(tmp_path: Path) -> No
                     execute("BUY")  # while no server runs: the next one must still publish it
                     await server.start(sim)
                     await until(lambda n=restart: ledger.resets == n + 1, "the Python client to reset")
-                    await page.wait_for_function(f"window.rxdash.state.epochChanges === {restart + 1}",
+                    await page.wait_for_function(f"() => window.rxdash.state.epochChanges === {restart + 1}",
                                                  timeout=WAIT * 1000)
                     await both_hold_the_day()
                     console.outage = False

@@ -6,8 +6,6 @@ Replies are checked the strongest way available: the installed broker library's 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +18,6 @@ from rxstream.testing import requests as rq
 from rxstream.testing.broker import ExecRecord
 from rxstream.testing.codec import Decoder, Handshake, State, encode_field, encode_frame, encode_handshake
 
-BROKER = "ib_insync" if importlib.util.find_spec("ib_insync") else "ib_async"
-"""The broker library installed (never both in one environment)."""
 EURUSD = parse_symbol("EURUSD")
 AAPL = parse_symbol("AAPL")
 
@@ -190,7 +186,7 @@ class _Recorder:
     class ib:
         TimezoneTWS = ""
 
-    defaultTimezone = UTC  # ib_async converts execution times to it
+    defaultTimezone = UTC  # ib_async's decoder reads it
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
@@ -200,7 +196,7 @@ class _Recorder:
 
 
 def _decode(fields: list[Any]) -> tuple[str, tuple[Any, ...]]:
-    IBDecoder = importlib.import_module(f"{BROKER}.decoder").Decoder
+    from rxstream.ibkr.api import Decoder as IBDecoder
 
     recorder = _Recorder()
     decoder = IBDecoder(recorder, m.SERVER_VERSION)  # type: ignore[arg-type]
@@ -311,9 +307,9 @@ def test_ib_time_is_explicit_utc() -> None:
 def test_tick_frames_equal_the_framed_messages(quote: tuple[Any, ...]) -> None:
     bid, ask, last, bid_size, ask_size, last_size, volume = quote
     expected = []
-    for tick_type, price, size, empty in ((1, bid, bid_size, 1.0), (2, ask, ask_size, 1.0), (4, last, last_size, 0.0)):
-        if price is not None:
-            expected.append(m.tick_price(7, tick_type, price, float(size or empty)))
+    for tick_type, price, size, unknown in ((1, bid, bid_size, 1), (2, ask, ask_size, 1), (4, last, last_size, 0)):
+        if price is not None:  # a quote side never has size 0 (that means "no quote"); a trade may
+            expected.append(m.tick_price(7, tick_type, price, float(unknown if size is None else size)))
     if volume is not None:
         expected.append(m.tick_size(7, m.TickType.VOLUME, float(volume)))
     assert m.tick_frames(7, *quote) == b"".join(encode_frame(f) for f in expected)

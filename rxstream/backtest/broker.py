@@ -111,6 +111,7 @@ class PaperBroker:
         self.fills: list[Fill] = []
         self.positions: dict[str, Position] = {}
         self.quotes: dict[str, Tick] = {}
+        self.open_positions = 0  # how many symbols have a position open
         self._equity: dict[str, float] = {}  # symbol -> cash + quantity × mark
 
     def on_tick(self, tick: Tick) -> None:
@@ -134,7 +135,9 @@ class PaperBroker:
         fill = Fill(f"BT-{number:06d}", number, self.account, symbol, side, quantity, price, commission, time)
         self.fills.append(fill)
         position = self.positions.setdefault(symbol, Position())
+        was_open = bool(position.quantity)
         position.apply(side, quantity, price, commission)
+        self.open_positions += bool(position.quantity) - was_open
         self._mark(symbol, position)
         return fill
 
@@ -152,10 +155,6 @@ class PaperBroker:
     def equity(self) -> float:
         """Realised plus unrealised P&L over every symbol (in each symbol's quote currency, added as is)."""
         return sum(self._equity.values())
-
-    def in_market(self) -> bool:
-        """Whether any position is open."""
-        return any(p.quantity for p in self.positions.values())
 
     def _mark(self, symbol: str, position: Position) -> None:
         quote = self.quotes.get(symbol)

@@ -93,8 +93,9 @@ def _backtest(args: argparse.Namespace) -> int:
         return 2
     numbers = summary(result)
     rate = "—" if numbers["win_rate"] is None else f"{numbers['win_rate']:.0%}"
-    print(f"{numbers['fills']} fills, {numbers['trades']} trades, win rate {rate}, P&L {numbers['pnl']:g} "
-          f"{numbers['currency'] or ''}, max drawdown {numbers['max_drawdown']:g}".replace("  ", " "), file=sys.stderr)
+    currency = f" {numbers['currency']}" if numbers["currency"] else ""
+    print(f"fills {numbers['fills']}, trades {numbers['trades']}, win rate {rate}, P&L {numbers['pnl']:g}{currency}, "
+          f"max drawdown {numbers['max_drawdown']:g}", file=sys.stderr)
     if result.skipped:
         print(f"{result.skipped} bad lines skipped", file=sys.stderr)
     for path in paths.values():

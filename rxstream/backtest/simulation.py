@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from ..tickfile import ReadStats, read_events
 from .broker import Commission, PaperBroker, Position
 
 __all__ = ["BacktestResult", "EquityPoint", "run_backtest"]
+
+_MINUTE = timedelta(minutes=1)
 
 EquityPoint = tuple[datetime, float]
 """(time, realised + unrealised P&L) at the end of a minute or right after a fill."""
@@ -59,27 +61,35 @@ class _Tracker:
         self.result = result
         self.peak = 0.0
         self.last_time: datetime | None = None
-        self.minute: datetime | None = None
+        self.minute_end: datetime | None = None  # the end of the minute the curve's last point is in
 
     def on_tick(self, tick: Tick) -> None:
+        """Give the broker the quote first, then account for the time that passed and the new marks."""
+        self.broker.on_tick(tick)
         time = tick.time
-        if self.last_time is not None and time > self.last_time and self.broker.in_market():
-            self.result.time_in_market += (time - self.last_time).total_seconds()
+        last = self.last_time
+        if last is not None and self.broker.open_positions and time > last:
+            self.result.time_in_market += (time - last).total_seconds()
         self.last_time = time
-        self.record(time, minute=time.replace(second=0, microsecond=0))
+        end = self.minute_end
+        if end is None or time >= end:
+            self.minute_end = time.replace(second=0, microsecond=0) + _MINUTE
+            self.record(time)
+        else:
+            self.record(time, replace=True)
 
-    def record(self, time: datetime, minute: datetime | None = None) -> None:
+    def record(self, time: datetime, *, replace: bool = False) -> None:
+        """Update the drawdown; add a point to the curve (or replace the last one, within a minute)."""
         equity = self.broker.equity()
         if equity > self.peak:
             self.peak = equity
         elif self.peak - equity > self.result.max_drawdown:
             self.result.max_drawdown = self.peak - equity
         curve = self.result.equity
-        if minute is not None and minute == self.minute and curve:
-            curve[-1] = (time, equity)  # the latest equity of this minute
+        if replace and curve:
+            curve[-1] = (time, equity)
         else:
             curve.append((time, equity))
-            self.minute = minute
 
 
 def run_backtest(
@@ -132,8 +142,7 @@ def run_backtest(
     broker = PaperBroker(result.commission)
     tracker = _Tracker(broker, result)
     ticks = engine.sources["ticks"]
-    ticks.subscribe(broker.on_tick)  # subscribed before the pipelines: quotes are current when a signal comes
-    ticks.subscribe(tracker.on_tick)
+    ticks.subscribe(tracker.on_tick)  # subscribed before the pipelines: quotes are current when a signal comes
     ticks.pipe(ohlc(60, scheduler=scheduler)).subscribe(result.bars.append)
     failed: list[Exception] = []
 
@@ -154,6 +163,7 @@ def run_backtest(
             return
         rule.placed(order)
         tracker.record(scheduler.now)
+        tracker.minute_end = None  # the next tick opens a new point: a fill keeps its own
 
     engine.start()
     for name in pipelines:

@@ -32,13 +32,16 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from ..addresses import bind_listening
 from ..backend import STATUS_PIPELINE_SETTINGS, Backend, StaticBackend
-from ..errors import AuthError
+from ..bus import Bus
+from ..errors import AuthError, ConfigError
 from ..events import dumps
 from ..settings import Settings
-from .auth import OriginPolicy, TokenAuth
+from ..shutdown import quiet_cancelled_connect
+from .auth import OriginPolicy, TokenAuth, load_secret, security_headers
 from .broadcaster import Broadcaster
 from .metrics import CONTENT_TYPE, GatewayMetrics
-from .protocol import CloseCode, Connection, ConnectionState, ErrorCode, Limits, error_message
+from .protocol import Connection, ConnectionState, Limits
+from .sink import WebSocketSink
 
 __all__ = [
     "BACKEND",
@@ -101,31 +104,10 @@ async def _broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_clients(app: web.Application) -> None:
-    await app[BROADCASTER].stop(CloseCode.GOING_AWAY, "server shutting down")
+    await app[BROADCASTER].stop("server shutting down")
 
 
 # --- routes -------------------------------------------------------------------------------
-
-
-class _WebSocketSink:
-    """The broadcaster's :class:`~rxstream.gateway.broadcaster.Sink` over an aiohttp WebSocket."""
-
-    __slots__ = ("_transport", "_ws")
-
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
-        self._ws = ws
-        self._transport = transport
-
-    async def send(self, frame: bytes) -> None:
-        await self._ws.send_frame(frame, WSMsgType.TEXT)
-
-    async def close(self, code: int, reason: str) -> None:
-        await self._ws.close(code=code, message=reason.encode()[:123])
-
-    def abort(self) -> None:
-        if isinstance(self._transport, asyncio.Transport):
-            self._transport.abort()
-
 
 def _token(request: web.Request) -> str | None:
     token = request.query.get("token")
@@ -136,19 +118,13 @@ def _token(request: web.Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-async def _refuse(ws: web.WebSocketResponse, code: int, message: dict[str, Any]) -> web.WebSocketResponse:
-    await ws.send_frame(dumps(message), WSMsgType.TEXT)
-    await ws.close(code=code, message=message["message"].encode()[:123])
-    return ws
-
-
 async def websocket(request: web.Request) -> web.StreamResponse:
     """``GET /ws``: the WebSocket endpoint (protocol in docs/WEBSOCKET_USAGE.md)."""
     app = request.app
     settings, broadcaster, metrics = app[SETTINGS], app[BROADCASTER], app[METRICS]
     origin = request.headers.get("Origin")
-    if not app[ORIGINS].allows(origin):
-        metrics.rejected_total["origin"] += 1
+    if not app[ORIGINS].allows(origin, request.host):
+        metrics.rejected_total.labels("origin").inc()
         raise web.HTTPForbidden(text=f"origin {origin!r} is not allowed to connect")
     ws = web.WebSocketResponse(
         heartbeat=settings.ping_interval,
@@ -156,38 +132,36 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         compress=False,  # one shared serialization per message; per-client deflate would undo it
         timeout=settings.close_timeout,
     )
-    await ws.prepare(request)
-    if len(broadcaster.channels) >= settings.max_connections:
-        metrics.rejected_total["max_connections"] += 1
-        metrics.errors_sent[ErrorCode.TOO_MANY_CONNECTIONS.value] += 1
-        return await _refuse(
-            ws,
-            CloseCode.TRY_AGAIN_LATER,
-            error_message(
-                ErrorCode.TOO_MANY_CONNECTIONS, f"{settings.max_connections} connections already; retry later"
-            ),
-        )
-    auth = app.get(TOKEN_AUTH)
-    grant = None
-    if auth is not None:
-        try:
-            grant = auth.verify(_token(request))
-        except AuthError as exc:
-            metrics.rejected_total[exc.code] += 1
-            metrics.errors_sent[exc.code] += 1
-            return await _refuse(ws, CloseCode.UNAUTHORIZED, error_message(ErrorCode(exc.code), exc.message))
+    writer = await ws.prepare(request)
     loop = asyncio.get_running_loop()
     bus = broadcaster.bus
+    auth = app.get(TOKEN_AUTH)
     connection = Connection(
         secrets.token_hex(6),
         epoch=bus.epoch,
-        topics={name: spec.policy for name, spec in bus.topics.items()},
+        topics=app[TOPICS].policies(bus),
         limits=broadcaster.limits,
-        grant=grant,
         verify=auth.verify if auth is not None else None,
         now=loop.time(),
     )
-    channel = broadcaster.connect(connection, _WebSocketSink(ws, request.transport))
+    sink = WebSocketSink(ws, request, writer)
+    refusal = []
+    if len(broadcaster.channels) >= settings.max_connections:
+        metrics.rejected_total.labels("max_connections").inc()
+        refusal = connection.refuse_full(settings.max_connections)
+    elif auth is not None:
+        try:
+            connection.grant = auth.verify(_token(request))
+        except AuthError as exc:
+            metrics.rejected_total.labels(exc.code).inc()
+            refusal = connection.refuse_token(exc)
+    if refusal:
+        refused = broadcaster.refuse(connection, sink, refusal)
+        async for _ in ws:  # until the closing handshake completes
+            pass
+        refused.finish()
+        return ws
+    channel = broadcaster.connect(connection, sink)
     expiry: asyncio.TimerHandle | None = None
 
     def check_expiry() -> None:
@@ -198,19 +172,19 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         elif connection.grant is not None and connection.grant.expires_at is not None:
             expiry = loop.call_later(max(0.05, connection.grant.expires_at - time.time()), check_expiry)
 
-    if grant is not None and grant.expires_at is not None:
-        expiry = loop.call_later(max(0.0, grant.expires_at - time.time()), check_expiry)
+    if connection.grant is not None and connection.grant.expires_at is not None:
+        expiry = loop.call_later(max(0.0, connection.grant.expires_at - time.time()), check_expiry)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                metrics.inbound_messages += 1
+                metrics.inbound_messages.inc()
                 broadcaster.execute(channel, connection.receive(msg.data, loop.time()))
-                if connection.state is ConnectionState.CLOSED:
+                if connection.state is not ConnectionState.OPEN:
                     break
             elif msg.type is WSMsgType.ERROR:
                 log.info("connection %s: %s", channel.id, ws.exception())
                 break
-        if connection.state is ConnectionState.CLOSED or channel.closing is not None:
+        if connection.closing is not None:
             await asyncio.wait_for(channel.wait_closed(), settings.close_timeout + 1)
     except TimeoutError:
         log.info("connection %s: close did not finish in time", channel.id)
@@ -221,18 +195,45 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+def _gauges(app: web.Application) -> dict[str, Any]:
+    broadcaster = app[BROADCASTER]
+    backend: Backend = app[BACKEND]  # type: ignore[assignment]
+    stats = broadcaster.stats()
+    bus = broadcaster.bus
+    return {
+        "active_connections": stats["active_connections"],
+        "queued_messages": stats["queued_messages"],
+        "max_queue_depth": stats["max_queue_depth"],
+        "topic_seq": {name: bus.last_seq(name) for name in bus.topics},
+        "stream_health": backend.health.snapshot() if backend.health is not None else {},
+        "subscribers": stats["subscribers"],
+    }
+
+
+def _guard(request: web.Request) -> None:
+    """With ``protect_status``, the status and metrics routes need a valid token, as ``/ws`` does."""
+    auth = request.app.get(TOKEN_AUTH)
+    if request.app[SETTINGS].protect_status and auth is not None:
+        try:
+            auth.verify(_token(request))
+        except AuthError as exc:
+            raise web.HTTPUnauthorized(text=f"{exc.code}: {exc.message}",
+                                       headers={"WWW-Authenticate": "Bearer"}) from None
+
+
 async def status(request: web.Request) -> web.Response:
     """``GET /websocket/status``: the status document (docs/operations.md) with live stream health."""
+    _guard(request)
     app = request.app
     settings, broadcaster = app[SETTINGS], app[BROADCASTER]
     backend: Backend = app[BACKEND]  # type: ignore[assignment]
-    health = backend.health.snapshot() if backend.health is not None else {}
-    stats = broadcaster.stats()
+    gauges = _gauges(app)
+    health = gauges["stream_health"]
     bus = broadcaster.bus
     started = app[STARTED].get("at")
     body = {
         "enabled": True,
-        "active_connections": stats["active_connections"],
+        "active_connections": gauges["active_connections"],
         "max_connections": settings.max_connections,
         "ping_interval": settings.ping_interval,
         **{name: backend.pipeline_settings.get(name) for name in STATUS_PIPELINE_SETTINGS},
@@ -243,13 +244,13 @@ async def status(request: web.Request) -> web.Response:
             name: {
                 "policy": spec.policy,
                 "history": spec.history,
-                "last_seq": bus.last_seq(name),
-                "subscribers": stats["subscribers"].get(name, 0),
+                "last_seq": gauges["topic_seq"][name],
+                "subscribers": gauges["subscribers"].get(name, 0),
             }
             for name, spec in bus.topics.items()
         },
-        "queued_messages": stats["queued_messages"],
-        "max_queue_depth": stats["max_queue_depth"],
+        "queued_messages": gauges["queued_messages"],
+        "max_queue_depth": gauges["max_queue_depth"],
         "uptime_seconds": round(time.time() - started, 3) if started else 0.0,
         "limits": broadcaster.limits.to_dict(),
         "auth_enabled": app.get(TOKEN_AUTH) is not None,
@@ -260,19 +261,8 @@ async def status(request: web.Request) -> web.Response:
 
 async def metrics_route(request: web.Request) -> web.Response:
     """``GET /metrics``: Prometheus text."""
-    app = request.app
-    broadcaster = app[BROADCASTER]
-    backend: Backend = app[BACKEND]  # type: ignore[assignment]
-    stats = broadcaster.stats()
-    bus = broadcaster.bus
-    text = app[METRICS].render(
-        active_connections=stats["active_connections"],
-        queued_messages=stats["queued_messages"],
-        max_queue_depth=stats["max_queue_depth"],
-        topic_seq={name: bus.last_seq(name) for name in bus.topics},
-        stream_health=backend.health.snapshot() if backend.health is not None else {},
-    )
-    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+    _guard(request)
+    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 _PLACEHOLDER = b"""<!doctype html><html><head><meta charset="utf-8"><title>rxstream</title></head>
@@ -289,6 +279,26 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.Response(body=_PLACEHOLDER, content_type="text/html")
 
 
+class _Topics:
+    """The ``{topic: policy}`` map every connection shares, rebuilt only when the bus's topics change."""
+
+    __slots__ = ("_count", "_policies")
+
+    def __init__(self) -> None:
+        self._count = -1
+        self._policies: dict[str, str] = {}
+
+    def policies(self, bus: Bus) -> dict[str, str]:
+        topics = bus.topics
+        if len(topics) != self._count:
+            self._policies = {name: spec.policy for name, spec in topics.items()}
+            self._count = len(topics)
+        return self._policies
+
+
+TOPICS = web.AppKey("rxstream_topic_policies", _Topics)
+
+
 # --- the factory -----------------------------------------------------------------------------
 
 
@@ -299,8 +309,13 @@ def create_app(
     scheduler: SchedulerBase | None = None,
 ) -> web.Application:
     """The gateway app serving ``backend`` (see :mod:`rxstream.wiring`); ``scheduler`` (the clock of
-    ``max_rate``) defaults to the backend's, else the running loop's."""
+    ``max_rate``) defaults to the backend's, else the running loop's. Bad settings raise
+    :class:`~rxstream.errors.ConfigError` here, before anything listens."""
     settings = settings or Settings()
+    secret = load_secret(settings.auth_secret, settings.auth_secret_file)
+    token_auth = TokenAuth(secret, algorithm=settings.auth_algorithm) if secret is not None else None
+    if settings.protect_status and token_auth is None:
+        raise ConfigError("protect_status", "needs auth_secret or auth_secret_file: the routes are guarded by tokens")
     app = web.Application()
     app[SETTINGS] = settings
     app[BACKEND] = backend
@@ -312,13 +327,16 @@ def create_app(
         metrics=metrics,
         close_timeout=settings.close_timeout,
     )
+    metrics.watch(lambda: _gauges(app))
     app[ORIGINS] = OriginPolicy(settings.allowed_origins)
+    app[TOPICS] = _Topics()
     app[STARTED] = {}
-    if settings.auth_secret:
-        app[TOKEN_AUTH] = TokenAuth(settings.auth_secret, algorithm=settings.auth_algorithm)
+    if token_auth is not None:
+        app[TOKEN_AUTH] = token_auth
     app.cleanup_ctx.append(_backend_ctx)
     app.cleanup_ctx.append(_broadcaster_ctx)
     app.on_shutdown.append(_close_clients)
+    app.on_response_prepare.append(security_headers)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/websocket/status", status)
     app.router.add_get("/metrics", metrics_route)
@@ -344,8 +362,9 @@ def run(settings: Settings, app: web.Application) -> None:
     def listening(_banner: str) -> None:  # run_app calls this once the socket is bound
         log.info("rxstream serving on http://%s:%d (WebSocket at /ws)", settings.host, port)
 
-    web.run_app(
-        app, sock=sockets, print=listening,
-        shutdown_timeout=settings.close_timeout, access_log_class=_AccessLogger,
-    )
+    with quiet_cancelled_connect():  # a broker connect cut short by Ctrl-C is our stop, not an error
+        web.run_app(
+            app, sock=sockets, print=listening,
+            shutdown_timeout=settings.close_timeout, access_log_class=_AccessLogger,
+        )
 

@@ -1,4 +1,4 @@
-"""Optional authentication: signed, expiring JWTs (PyJWT) naming the allowed topics; an Origin allowlist.
+"""Who may connect: signed, expiring JWTs (PyJWT) naming the allowed topics; the Origin policy; security headers.
 
 A token is a JWT signed with the server's secret (HS256 by default) whose claims are:
 
@@ -20,16 +20,23 @@ rxstream.errors.AuthError: token_expired: the token expired at 1970-01-01T00:17:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import jwt
+from aiohttp import web
 
 from ..errors import AuthError, ConfigError
 from .protocol import ErrorCode, Grant
 
-__all__ = ["OriginPolicy", "TokenAuth"]
+__all__ = ["MIN_SECRET_BYTES", "SECURITY_HEADERS", "OriginPolicy", "TokenAuth", "load_secret", "security_headers"]
+
+MIN_SECRET_BYTES = 32
+"""The shortest HMAC secret accepted (RFC 7518 section 3.2: at least the hash size, 256 bits for HS256)."""
 
 
 def _iso(ts: float) -> str:
@@ -49,6 +56,11 @@ class TokenAuth:
     ) -> None:
         if not secret:
             raise ConfigError("auth_secret", "must not be empty when authentication is on")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                "auth_secret", f"{len(secret.encode())} bytes is too short for HMAC; use at least {MIN_SECRET_BYTES}"
+                " (RFC 7518 section 3.2), e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            )
         if algorithm not in ("HS256", "HS384", "HS512"):
             raise ConfigError("auth_algorithm", f"expected HS256, HS384 or HS512, got {algorithm!r}")
         self._secret = secret
@@ -84,8 +96,8 @@ class TokenAuth:
         except jwt.InvalidTokenError as exc:
             raise AuthError(ErrorCode.INVALID_TOKEN.value, f"invalid token: {exc}") from None
         exp = claims["exp"]
-        if not isinstance(exp, int | float):
-            raise AuthError(ErrorCode.INVALID_TOKEN.value, "invalid token: 'exp' is not a number")
+        if type(exp) not in (int, float) or not math.isfinite(exp):
+            raise AuthError(ErrorCode.INVALID_TOKEN.value, "invalid token: 'exp' is not a finite number")
         if self.clock() >= exp + self.leeway:
             raise AuthError(ErrorCode.TOKEN_EXPIRED.value, f"the token expired at {_iso(exp)}")
         topics = claims.get("topics")
@@ -99,19 +111,68 @@ class TokenAuth:
         )
 
 
-class OriginPolicy:
-    """An allowlist of ``Origin`` header values; empty allows every origin.
+def load_secret(secret: str | None, secret_file: str | None) -> str | None:
+    """The HMAC secret from the setting or from a file (its content, without the final newline)."""
+    if secret is not None and secret_file is not None:
+        raise ConfigError("auth_secret_file", "give auth_secret or auth_secret_file, not both")
+    if secret_file is None:
+        return secret
+    try:
+        return Path(secret_file).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError("auth_secret_file", f"cannot read {secret_file}: {exc.strerror or exc}") from None
 
-    A request without an ``Origin`` header (a program, not a browser) is allowed: the check
-    exists to stop other web pages from using a visitor's browser (cross-site WebSocket
-    hijacking); programs are held by tokens.
+
+def _host(origin_or_host: str, scheme: str) -> str:
+    """``host[:port]`` in lower case, without the scheme's default port."""
+    host = origin_or_host.lower().rstrip("/")
+    default = {"http": ":80", "https": ":443", "ws": ":80", "wss": ":443"}.get(scheme)
+    return host[: -len(default)] if default and host.endswith(default) else host
+
+
+class OriginPolicy:
+    """Which browser pages may open the WebSocket, by their ``Origin`` header.
+
+    By default only the page's own origin: the ``Origin``'s host (and port) must be the
+    ``Host`` the request was sent to, so the dashboard served by this server connects and any
+    other site's page, in a visitor's browser, cannot (cross-site WebSocket hijacking).
+    ``allowed`` widens it to further origins (``scheme://host[:port]``), or to any with ``"*"``.
+    A request without an ``Origin`` header (a program, not a browser) is allowed: programs are
+    held by tokens.
+
+    >>> policy = OriginPolicy()
+    >>> policy.allows("http://127.0.0.1:8080", "127.0.0.1:8080")
+    True
+    >>> policy.allows("https://evil.example", "127.0.0.1:8080"), policy.allows(None, "127.0.0.1:8080")
+    (False, True)
     """
 
     def __init__(self, allowed: Collection[str] = ()) -> None:
-        self.allowed = frozenset(o.rstrip("/") for o in allowed)
+        self.allowed = frozenset(o.rstrip("/").lower() for o in allowed)
 
-    def allows(self, origin: str | None) -> bool:
-        """Whether a request with this ``Origin`` may open a WebSocket."""
-        if not self.allowed or "*" in self.allowed:
+    def allows(self, origin: str | None, host: str | None = None) -> bool:
+        """Whether a request with this ``Origin``, sent to ``host`` (its ``Host`` header), may connect."""
+        if origin is None or "*" in self.allowed:
             return True
-        return origin is None or origin.rstrip("/") in self.allowed
+        if origin.rstrip("/").lower() in self.allowed:
+            return True
+        parts = urlsplit(origin)
+        if not parts.netloc or host is None:
+            return False
+        return _host(parts.netloc, parts.scheme) == _host(host, parts.scheme)
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+"""Sent with every HTTP response (the dashboard, its files, status, metrics); the dashboard has no
+inline script or style. ``img-src data:`` is for its inline favicon."""
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp ``on_response_prepare`` hook: :data:`SECURITY_HEADERS` on every HTTP (not WebSocket) response."""
+    if not isinstance(response, web.WebSocketResponse):
+        response.headers.update(SECURITY_HEADERS)

@@ -1,25 +1,41 @@
-"""Gateway metrics in the Prometheus text exposition format (version 0.0.4), hand-written.
+"""Gateway metrics through ``prometheus-client``: one registry per app, with process and GC collectors.
 
-Counters are plain dicts updated on the hot path (no locks: one event loop owns
-them); gauges are read at scrape time. :meth:`GatewayMetrics.render` writes the
-text; the ``/metrics`` route serves it with :data:`CONTENT_TYPE`.
+Counters of rare events (connections, refusals, closes, resumes, errors, inbound frames) are
+``prometheus_client`` counters. What is counted per delivered message or frame — sent
+messages and bytes per topic, frames, conflated and discarded messages, the send latency —
+is kept in plain counters on the hot path (a labelled ``Counter.inc`` costs about a
+microsecond, paid per client per frame) and handed to the registry at scrape time by a
+collector, as counter and histogram families. Gauges (connections, queues, last seq per
+topic, stream health) are read at scrape time from the function the app gives
+:meth:`GatewayMetrics.watch`. There is no default-registry state: two apps in one
+process count apart.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
-__all__ = ["CONTENT_TYPE", "GatewayMetrics", "Histogram"]
+from prometheus_client import CollectorRegistry, Counter, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.registry import Collector
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+__all__ = ["CONTENT_TYPE", "GatewayMetrics", "Histogram", "Scrape"]
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
+Scrape = Callable[[], Mapping[str, Any]]
+"""Returns the gauges: ``active_connections``, ``queued_messages``, ``max_queue_depth``,
+``topic_seq`` ({topic: last seq}) and ``stream_health`` ({stream: status entry})."""
+
 
 class Histogram:
-    """A cumulative histogram with fixed upper bounds (seconds)."""
+    """A cumulative histogram with fixed upper bounds (seconds), cheap to observe on the hot path."""
 
     __slots__ = ("bounds", "count", "counts", "sum")
 
@@ -46,101 +62,107 @@ class Histogram:
                 return bound
         return float("inf")
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(**labels: str) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items()) + "}"
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative ``(le, count)`` pairs, ``+Inf`` last."""
+        out, total = [], 0
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            total += n
+            out.append(("+Inf" if bound == float("inf") else f"{bound:g}", float(total)))
+        return out
 
 
 class GatewayMetrics:
-    """Everything the gateway counts; one instance per app."""
+    """Everything the gateway counts; one instance (and one registry) per app."""
 
     def __init__(self) -> None:
-        self.connections_total = 0
-        self.rejected_total: Counter[str] = Counter()
-        self.disconnects_total: Counter[str] = Counter()
-        self.messages_sent: Counter[str] = Counter()
-        self.bytes_sent: Counter[str] = Counter()
+        self.registry = CollectorRegistry()
+        for collector in (ProcessCollector, GCCollector, PlatformCollector):
+            collector(registry=self.registry)
+        r = self.registry
+        self.connections_total = Counter("rxstream_ws_connections", "Accepted WebSocket connections.", registry=r)
+        self.rejected_total = Counter("rxstream_ws_rejected", "Connections refused, by reason.", ["reason"],
+                                      registry=r)
+        self.disconnects_total = Counter("rxstream_ws_disconnects", "Closed connections, by reason.", ["reason"],
+                                         registry=r)
+        self.resume = Counter("rxstream_ws_resume", "Resume requests, by result (hit = recovered, miss).",
+                              ["result"], registry=r)
+        self.errors_sent = Counter("rxstream_ws_errors_sent", "Error messages sent to clients, by code.", ["code"],
+                                   registry=r)
+        self.inbound_messages = Counter("rxstream_ws_inbound_messages", "Frames received from clients.", registry=r)
+        # the hot path: plain tallies, exported at scrape time
+        self.messages_sent: Tally[str] = Tally()
+        self.bytes_sent: Tally[str] = Tally()
+        self.conflated: Tally[str] = Tally()
+        self.discarded: Tally[str] = Tally()
         self.frames_sent = 0
-        self.conflated: Counter[str] = Counter()
-        self.discarded: Counter[str] = Counter()
-        self.resume: Counter[str] = Counter()
-        self.errors_sent: Counter[str] = Counter()
-        self.inbound_messages = 0
         self.latency = Histogram()
+        self._scrape: Scrape | None = None
+        r.register(_HotPath(self))
 
-    def render(
-        self,
-        *,
-        active_connections: int,
-        queued_messages: int,
-        max_queue_depth: int,
-        topic_seq: Mapping[str, int],
-        stream_health: Mapping[str, Mapping[str, object]],
-    ) -> str:
-        """The exposition text, with the gauges passed in."""
-        out: list[str] = []
+    def watch(self, scrape: Scrape) -> None:
+        """Read the gauges from ``scrape`` at every scrape."""
+        self._scrape = scrape
 
-        def metric(name: str, kind: str, help_: str, samples: Iterable[tuple[str, float]]) -> None:
-            out.append(f"# HELP {name} {help_}")
-            out.append(f"# TYPE {name} {kind}")
-            for labels, value in samples:
-                out.append(f"{name}{labels} {value:g}" if isinstance(value, float) else f"{name}{labels} {value}")
+    def gauges(self) -> Mapping[str, Any]:
+        """The gauges now (empty before :meth:`watch`)."""
+        return self._scrape() if self._scrape is not None else {}
 
-        def by(counter: Mapping[str, int], label: str) -> list[tuple[str, float]]:
-            return [(_labels(**{label: k}), v) for k, v in sorted(counter.items())]
+    def value(self, name: str, **labels: str) -> float:
+        """The current value of one sample (0 if it has none yet), e.g.
+        ``value("rxstream_ws_disconnects_total", reason="slow_consumer")``."""
+        return self.registry.get_sample_value(name, labels) or 0.0
 
-        metric("rxstream_ws_active_connections", "gauge", "Open WebSocket connections.", [("", active_connections)])
-        metric("rxstream_ws_connections_total", "counter", "Accepted WebSocket connections.",
-               [("", self.connections_total)])
-        metric("rxstream_ws_rejected_total", "counter", "Connections refused, by reason.",
-               by(self.rejected_total, "reason"))
-        metric("rxstream_ws_disconnects_total", "counter", "Closed connections, by reason.",
-               by(self.disconnects_total, "reason"))
-        metric("rxstream_ws_messages_sent_total", "counter", "Messages delivered to clients, by topic.",
-               by(self.messages_sent, "topic"))
-        metric("rxstream_ws_bytes_sent_total", "counter", "Message bytes delivered to clients, by topic.",
-               by(self.bytes_sent, "topic"))
-        metric("rxstream_ws_frames_sent_total", "counter", "WebSocket frames written (a frame may hold many messages).",
-               [("", self.frames_sent)])
-        metric("rxstream_ws_conflated_total", "counter",
-               "State-topic messages replaced by a newer value before sending (slow client or max_rate).",
-               by(self.conflated, "topic"))
-        metric("rxstream_ws_discarded_total", "counter",
-               "Queued lossless messages discarded when a slow client was closed (it can resume them).",
-               by(self.discarded, "topic"))
-        metric("rxstream_ws_resume_total", "counter", "Resume requests, by result (hit = recovered, miss).",
-               by(self.resume, "result"))
-        metric("rxstream_ws_errors_sent_total", "counter", "Error messages sent to clients, by code.",
-               by(self.errors_sent, "code"))
-        metric("rxstream_ws_inbound_messages_total", "counter", "Frames received from clients.",
-               [("", self.inbound_messages)])
-        metric("rxstream_ws_queued_messages", "gauge", "Messages waiting in client queues, all clients.",
-               [("", queued_messages)])
-        metric("rxstream_ws_max_queue_depth", "gauge", "The deepest client queue now.", [("", max_queue_depth)])
-        metric("rxstream_topic_last_seq", "gauge", "The last seq published per topic.", by(dict(topic_seq), "topic"))
-        metric("rxstream_stream_healthy", "gauge", "1 when the stream is healthy.",
-               [(_labels(stream=s), int(bool(h.get("is_healthy")))) for s, h in stream_health.items()])
-        metric("rxstream_stream_errors_total", "counter", "Errors recorded per stream.",
-               [(_labels(stream=s), int(h.get("total_errors", h.get("error_count", 0)) or 0))  # type: ignore[call-overload]
-                for s, h in stream_health.items()])
-        metric("rxstream_stream_recovery_attempts_total", "counter", "Recovery attempts per stream.",
-               [(_labels(stream=s), int(h.get("recovery_attempts", 0) or 0))  # type: ignore[call-overload]
-                for s, h in stream_health.items()])
-        name = "rxstream_ws_send_latency_seconds"
-        out.append(f"# HELP {name} From pipeline output (bus publish) to the socket write, per message; "
-                   "a frame's messages are recorded at the age of its oldest.")
-        out.append(f"# TYPE {name} histogram")
-        cumulative = 0
-        for bound, n in zip(self.latency.bounds, self.latency.counts, strict=False):
-            cumulative += n
-            out.append(f'{name}_bucket{{le="{bound:g}"}} {cumulative}')
-        out.append(f'{name}_bucket{{le="+Inf"}} {self.latency.count}')
-        out.append(f"{name}_sum {self.latency.sum:.6f}")
-        out.append(f"{name}_count {self.latency.count}")
-        return "\n".join(out) + "\n"
+    def render(self) -> bytes:
+        """The exposition text (``CONTENT_TYPE``)."""
+        return generate_latest(self.registry)
+
+
+class _HotPath(Collector):
+    """Hands the hot-path tallies and the scraped gauges to the registry."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
+
+        def by(name: str, help_: str, tally: Mapping[str, int], label: str) -> CounterMetricFamily:
+            family = CounterMetricFamily(name, help_, labels=[label])
+            for key, value in sorted(tally.items()):
+                family.add_metric([key], value)
+            return family
+
+        yield by("rxstream_ws_messages_sent", "Messages delivered to clients, by topic.", m.messages_sent, "topic")
+        yield by("rxstream_ws_bytes_sent", "Message bytes delivered to clients, by topic.", m.bytes_sent, "topic")
+        yield CounterMetricFamily("rxstream_ws_frames_sent", "WebSocket frames written (a frame may hold many"
+                                  " messages).", value=m.frames_sent)
+        yield by("rxstream_ws_conflated", "State-topic messages replaced by a newer value before sending (slow"
+                 " client or max_rate).", m.conflated, "topic")
+        yield by("rxstream_ws_discarded", "Queued lossless messages discarded when a slow client was closed (it"
+                 " can resume them).", m.discarded, "topic")
+        yield HistogramMetricFamily(
+            "rxstream_ws_send_latency_seconds", "From the message reaching the gateway to the socket write, per"
+            " message; a frame's messages are recorded at the age of its oldest.",
+            buckets=m.latency.buckets(), sum_value=m.latency.sum,
+        )
+        gauges = m.gauges()
+        if not gauges:
+            return
+        for name, help_ in (("active_connections", "Open WebSocket connections."),
+                            ("queued_messages", "Messages waiting for clients, all clients."),
+                            ("max_queue_depth", "The most messages waiting for one client now.")):
+            yield GaugeMetricFamily(f"rxstream_ws_{name}", help_, value=gauges[name])
+        seq = GaugeMetricFamily("rxstream_topic_last_seq", "The last seq published per topic.", labels=["topic"])
+        for topic, value in sorted(gauges["topic_seq"].items()):
+            seq.add_metric([topic], value)
+        yield seq
+        health: Mapping[str, Mapping[str, Any]] = gauges["stream_health"]
+        healthy = GaugeMetricFamily("rxstream_stream_healthy", "1 when the stream is healthy.", labels=["stream"])
+        errors = CounterMetricFamily("rxstream_stream_errors", "Errors recorded per stream.", labels=["stream"])
+        attempts = CounterMetricFamily("rxstream_stream_recovery_attempts", "Recovery attempts per stream.",
+                                       labels=["stream"])
+        for stream, h in sorted(health.items()):
+            healthy.add_metric([stream], int(bool(h.get("is_healthy"))))
+            errors.add_metric([stream], float(h.get("total_errors", h.get("error_count", 0)) or 0))
+            attempts.add_metric([stream], float(h.get("recovery_attempts", 0) or 0))
+        yield from (healthy, errors, attempts)

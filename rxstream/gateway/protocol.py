@@ -1,28 +1,35 @@
-"""The WebSocket protocol, sans I/O: client frames in, replies and actions out.
+"""The WebSocket protocol, sans I/O: client frames in, server messages and actions out.
 
-A :class:`Connection` holds one client's protocol state. The I/O shell (the
-aiohttp handler) feeds it every text frame with :meth:`Connection.receive` and
-carries out the events it returns; nothing here touches a socket, a clock or
-the bus, so every rule is testable alone (``tests/test_gateway_protocol.py``).
+A :class:`Connection` holds one client's protocol state and is the only place that
+decides what the server says and when a connection closes. The I/O shell (the
+aiohttp handler and the broadcaster) feeds it every text frame with
+:meth:`Connection.receive`, asks it for every server-initiated close (refusals,
+slow consumer, token expiry, shutdown) and carries out the events it returns;
+nothing here touches a socket, a clock or the bus, so every rule is testable alone
+(``tests/test_gateway_protocol.py``).
 
-Events returned by :meth:`Connection.receive` (in order, to be executed in order):
+States: ``OPEN`` → ``CLOSING`` (a :class:`Close` was returned; nothing more is
+received) → ``CLOSED`` (the shell reports the socket gone with :meth:`Connection.finish`).
+
+Events returned (in order, to be executed in order):
 
 * :class:`Send` ``(message: dict)`` -- a control message for this client
   (``pong``, ``unsubscribed``, ``authenticated``, ``error``);
-* :class:`Subscribe` ``(topics, symbols, max_rate, epoch, since, id)`` -- validated, known,
-  allowed topics; the broadcaster answers with ``subscribed`` and a snapshot or the missed messages;
+* :class:`Subscribe` ``(topics, symbols, max_rate, epoch, since, id, rewind)`` -- validated, known,
+  allowed topics; the broadcaster answers with :func:`subscribed` and :func:`snapshot` or the
+  missed (or rewound) messages;
 * :class:`Unsubscribe` ``(topics)``;
-* :class:`Close` ``(code, reason)`` -- close the connection; nothing is received after it.
+* :class:`Close` ``(code, reason)`` -- close the connection after what is queued.
 
-Error codes (``{"type": "error", "code": ..., "message": ...}``) are the members of
-:class:`ErrorCode`; close codes are :class:`CloseCode`. Both tables are documented in
-``docs/WEBSOCKET_USAGE.md``.
+The server messages are built here: :meth:`Connection.welcome`, :func:`subscribed`,
+:func:`snapshot`, :func:`encode_data` (the ``data`` message, handed to the bus),
+:func:`error_message`, ``pong``, ``unsubscribed``, ``authenticated``. Error codes are the members of
+:class:`ErrorCode`, close codes :class:`CloseCode` (``docs/WEBSOCKET_USAGE.md`` has both tables).
 """
 
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +38,10 @@ import orjson
 
 from ..errors import AuthError
 from ..wire import DataEncoder, encode_data
+from . import _requests as req
+from ._requests import Rewind
+from .codes import CloseCode, ErrorCode
+from .messages import encode, error_message, pong, snapshot, subscribed
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -43,59 +54,27 @@ __all__ = [
     "Event",
     "Grant",
     "Limits",
+    "Rewind",
     "Send",
     "Subscribe",
     "Unsubscribe",
+    "encode",
     "encode_data",
     "error_message",
+    "pong",
+    "snapshot",
+    "subscribed",
 ]
 
 PROTOCOL_VERSION = 1
-
-
-class CloseCode(enum.IntEnum):
-    """WebSocket close codes the server uses."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    """The server is shutting down; reconnect and resume."""
-    MESSAGE_TOO_BIG = 1009
-    """A frame exceeded the hard inbound limit (closed by the WebSocket layer)."""
-    INTERNAL_ERROR = 1011
-    TRY_AGAIN_LATER = 1013
-    """``max_connections`` reached; retry later with backoff."""
-    UNAUTHORIZED = 4001
-    """Missing, bad or expired token."""
-    SLOW_CONSUMER = 4008
-    """The client fell too far behind on a lossless topic; reconnect and resume with ``since``."""
-    RATE_LIMITED = 4029
-    """The client sent more messages than its inbound rate limit allows."""
-
-
-class ErrorCode(enum.StrEnum):
-    """The ``code`` of an ``error`` message."""
-
-    INVALID_JSON = "invalid_json"
-    INVALID_MESSAGE = "invalid_message"
-    UNKNOWN_TYPE = "unknown_type"
-    INVALID_FIELD = "invalid_field"
-    UNKNOWN_TOPIC = "unknown_topic"
-    FORBIDDEN_TOPIC = "forbidden_topic"
-    FRAME_TOO_LARGE = "frame_too_large"
-    BATCH_TOO_LARGE = "batch_too_large"
-    RATE_LIMITED = "rate_limited"
-    TOO_MANY_CONNECTIONS = "too_many_connections"
-    AUTH_REQUIRED = "auth_required"
-    INVALID_TOKEN = "invalid_token"
-    TOKEN_EXPIRED = "token_expired"
-    SLOW_CONSUMER = "slow_consumer"
-    GOING_AWAY = "going_away"
 
 
 class ConnectionState(enum.Enum):
     """Where a connection is in its life."""
 
     OPEN = "open"
+    CLOSING = "closing"
+    """A close was decided: queued messages go out, then the close frame; nothing more is received."""
     CLOSED = "closed"
 
 
@@ -140,7 +119,7 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """Subscribe to known, allowed ``topics`` with options; ``since`` asks to resume."""
+    """Subscribe to known, allowed ``topics`` with options; ``since`` asks to resume, ``rewind`` to replay."""
 
     topics: tuple[str, ...]
     symbols: frozenset[str] | None = None
@@ -148,6 +127,7 @@ class Subscribe:
     epoch: str | None = None
     since: Mapping[str, int] = field(default_factory=dict)
     id: str | int | None = None
+    rewind: Rewind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +139,7 @@ class Unsubscribe:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Close the connection with ``code`` and ``reason``."""
+    """Close the connection with ``code`` and ``reason`` (after the messages already queued)."""
 
     code: int
     reason: str
@@ -168,52 +148,14 @@ class Close:
 Event = Send | Subscribe | Unsubscribe | Close
 
 
-def error_message(code: ErrorCode, message: str, *, id: str | int | None = None, **extra: Any) -> dict[str, Any]:
-    """An ``error`` message (``id`` echoes the request's, when it had one)."""
-    out: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
-    if id is not None:
-        out["id"] = id
-    out.update(extra)
-    return out
-
-
-class _Invalid(Exception):
-    def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.extra = extra
-
-
-def _request_id(msg: Mapping[str, Any]) -> str | int | None:
-    value = msg.get("id")
-    if type(value) is int and -(2**53) <= value <= 2**53:
-        return value
-    if type(value) is str and len(value) <= 128:
-        return value
-    return None
-
-
-def _string_list(msg: Mapping[str, Any], name: str, limit: int, *, required: bool) -> list[str] | None:
-    value = msg.get(name)
-    if value is None:
-        if required:
-            raise _Invalid(ErrorCode.INVALID_FIELD, f"{name!r} is required: a list of strings", field=name)
-        return None
-    if type(value) is not list or not value:
-        raise _Invalid(ErrorCode.INVALID_FIELD, f"{name!r} must be a non-empty list of strings", field=name)
-    if len(value) > limit:
-        raise _Invalid(ErrorCode.INVALID_FIELD, f"{name!r} has {len(value)} entries, at most {limit}", field=name)
-    for item in value:
-        if type(item) is not str or not item or len(item) > 200:
-            raise _Invalid(
-                ErrorCode.INVALID_FIELD, f"{name!r} entries must be non-empty strings, got {item!r:.60}", field=name
-            )
-    return list(dict.fromkeys(value))
+# --- the connection -------------------------------------------------------------------------
 
 
 class Connection:
-    """One client's protocol state machine (see the module docstring for its events)."""
+    """One client's protocol state machine (see the module docstring for its states and events)."""
+
+    __slots__ = ("_last", "_tokens", "closing", "connection_id", "epoch", "errors", "grant", "limits", "received",
+                 "state", "subscriptions", "topics", "verify")
 
     def __init__(
         self,
@@ -226,15 +168,18 @@ class Connection:
         verify: Callable[[str], Grant] | None = None,
         now: float = 0.0,
     ) -> None:
-        """``topics`` maps each topic name to its policy (``state``/``lossless``); ``now`` starts the
-        inbound rate limiter's clock (any monotonic seconds); ``verify`` checks ``auth`` tokens."""
+        """``topics`` maps each topic name to its policy (``state``/``lossless``; shared, not copied);
+        ``now`` starts the inbound rate limiter's clock (any monotonic seconds); ``verify`` checks
+        ``auth`` tokens."""
         self.connection_id = connection_id
         self.epoch = epoch
-        self.topics = dict(topics)
+        self.topics = topics
         self.limits = limits or Limits()
         self.grant = grant
         self.verify = verify
         self.state = ConnectionState.OPEN
+        self.closing: Close | None = None
+        """The close decided, once the state is ``CLOSING``."""
         self.subscriptions: set[str] = set()
         self._tokens = float(self.limits.inbound_burst)
         self._last = now
@@ -261,6 +206,60 @@ class Connection:
     def _allowed(self, topic: str) -> bool:
         return self.grant is None or self.grant.allows(topic)
 
+    # --- server-initiated closes ------------------------------------------------------
+
+    def refuse_full(self, max_connections: int) -> list[Event]:
+        """Refuse a connection over ``max_connections`` (close 1013)."""
+        return self.close(
+            CloseCode.TRY_AGAIN_LATER,
+            error_message(ErrorCode.TOO_MANY_CONNECTIONS, f"{max_connections} connections already; retry later"),
+        )
+
+    def refuse_token(self, error: AuthError) -> list[Event]:
+        """Refuse a connection whose token is missing, bad or expired (close 4001)."""
+        return self.close(CloseCode.UNAUTHORIZED, error_message(_auth_code(error), error.message))
+
+    def slow_consumer(self, topic: str, backlog: int) -> list[Event]:
+        """Close a client that fell ``backlog`` messages behind on lossless ``topic`` (4008)."""
+        return self.close(
+            CloseCode.SLOW_CONSUMER,
+            error_message(
+                ErrorCode.SLOW_CONSUMER,
+                f"{backlog} messages of {topic!r} waiting; reconnect and resume with 'since'", topic=topic,
+            ),
+        )
+
+    def going_away(self, reason: str = "server shutting down") -> list[Event]:
+        """Close because the server stops (1001)."""
+        return self.close(CloseCode.GOING_AWAY, error_message(ErrorCode.GOING_AWAY, reason))
+
+    def check_expiry(self, wall_time: float) -> list[Event]:
+        """Close the connection if its token has expired by ``wall_time`` (epoch seconds)."""
+        grant = self.grant
+        if grant is not None and grant.expires_at is not None and wall_time >= grant.expires_at:
+            return self.close(
+                CloseCode.UNAUTHORIZED,
+                error_message(ErrorCode.TOKEN_EXPIRED, "the token expired; reconnect with a new one"),
+            )
+        return []
+
+    def close(self, code: CloseCode, message: dict[str, Any] | None = None) -> list[Event]:
+        """Close with ``code``, saying ``message`` (an ``error``) first; nothing once closing."""
+        if self.state is not ConnectionState.OPEN:
+            return []
+        self.state = ConnectionState.CLOSING
+        self.subscriptions.clear()
+        reason = message["message"] if message else code.name.lower()
+        self.closing = Close(int(code), reason[:120])
+        events: list[Event] = [Send(message)] if message else []
+        events.append(self.closing)
+        return events
+
+    def finish(self) -> None:
+        """The socket is gone (closed by either side): the connection is over."""
+        self.state = ConnectionState.CLOSED
+        self.subscriptions.clear()
+
     # --- incoming -------------------------------------------------------------------
 
     def receive(self, frame: str | bytes, now: float) -> list[Event]:
@@ -269,7 +268,7 @@ class Connection:
             return []
         self.received += 1
         if not self._take_token(now):
-            return self._close(
+            return self.close(
                 CloseCode.RATE_LIMITED,
                 error_message(
                     ErrorCode.RATE_LIMITED,
@@ -305,22 +304,6 @@ class Connection:
             return events
         return self._message(parsed)
 
-    def check_expiry(self, wall_time: float) -> list[Event]:
-        """Close the connection if its token has expired by ``wall_time`` (epoch seconds)."""
-        grant = self.grant
-        if self.state is ConnectionState.OPEN and grant and grant.expires_at and wall_time >= grant.expires_at:
-            return self._close(
-                CloseCode.UNAUTHORIZED,
-                error_message(ErrorCode.TOKEN_EXPIRED, "the token expired; reconnect with a new one"),
-            )
-        return []
-
-    def close(self, code: CloseCode, message: dict[str, Any] | None = None) -> list[Event]:
-        """Server-initiated close (shutdown, slow consumer): the events to execute."""
-        if self.state is not ConnectionState.OPEN:
-            return []
-        return self._close(code, message)
-
     # --- internals ------------------------------------------------------------------
 
     def _take_token(self, now: float) -> bool:
@@ -337,21 +320,13 @@ class Connection:
         self.errors += 1
         return [Send(message)]
 
-    def _close(self, code: CloseCode, message: dict[str, Any] | None) -> list[Event]:
-        self.state = ConnectionState.CLOSED
-        self.subscriptions.clear()
-        reason = message["message"] if message else code.name.lower()
-        events: list[Event] = [Send(message)] if message else []
-        events.append(Close(int(code), reason[:120]))
-        return events
-
     def _message(self, msg: Any) -> list[Event]:
         if type(msg) is not dict:
             return self._error(
                 error_message(ErrorCode.INVALID_MESSAGE, f"a message must be a JSON object, got {type(msg).__name__}")
             )
         kind = msg.get("type")
-        rid = _request_id(msg)
+        rid = req.request_id(msg)
         handler = _HANDLERS.get(kind) if type(kind) is str else None
         if handler is None:
             if kind is None:
@@ -364,80 +339,48 @@ class Connection:
             )
         try:
             return handler(self, msg, rid)
-        except _Invalid as exc:
+        except req.Invalid as exc:
             return self._error(error_message(exc.code, exc.message, id=rid, **exc.extra))
 
     def _ping(self, msg: dict[str, Any], rid: str | int | None) -> list[Event]:
-        out: dict[str, Any] = {"type": "pong"}
-        if rid is not None:
-            out["id"] = rid
-        return [Send(out)]
+        return [Send(pong(rid))]
 
     def _check_topics(self, names: list[str], rid: str | int | None) -> tuple[list[str], list[Event]]:
-        known: list[str] = []
         events: list[Event] = []
-        unknown = [t for t in names if t not in self.topics]
-        forbidden = [t for t in names if t in self.topics and not self._allowed(t)]
-        for t in unknown:
-            self.errors += 1
-            events.append(
-                Send(error_message(ErrorCode.UNKNOWN_TOPIC, f"unknown topic {t!r}; known: {', '.join(self.topics)}",
-                                   id=rid, topic=t))
-            )
-        for t in forbidden:
-            self.errors += 1
-            events.append(Send(error_message(ErrorCode.FORBIDDEN_TOPIC, f"the token does not allow topic {t!r}",
-                                             id=rid, topic=t)))
-        known = [t for t in names if t in self.topics and self._allowed(t)]
-        return known, events
+        for t in names:
+            if t not in self.topics:
+                self.errors += 1
+                events.append(Send(error_message(
+                    ErrorCode.UNKNOWN_TOPIC, f"unknown topic {t!r}; known: {', '.join(self.topics)}", id=rid, topic=t,
+                )))
+        for t in names:
+            if t in self.topics and not self._allowed(t):
+                self.errors += 1
+                events.append(Send(error_message(
+                    ErrorCode.FORBIDDEN_TOPIC, f"the token does not allow topic {t!r}", id=rid, topic=t,
+                )))
+        return [t for t in names if t in self.topics and self._allowed(t)], events
 
     def _subscribe(self, msg: dict[str, Any], rid: str | int | None) -> list[Event]:
-        topics = _string_list(msg, "topics", self.limits.max_topics, required=True)
-        assert topics is not None
-        symbols = _string_list(msg, "symbols", self.limits.max_symbols, required=False)
-        max_rate = msg.get("max_rate")
-        if max_rate is not None:
-            if type(max_rate) not in (int, float) or not math.isfinite(max_rate) or not 0 < max_rate <= 1000:
-                raise _Invalid(
-                    ErrorCode.INVALID_FIELD, f"'max_rate' must be a number in (0, 1000], got {max_rate!r:.60}",
-                    field="max_rate",
-                )
-            max_rate = float(max_rate)
+        topics = req.string_list(msg, "topics", self.limits.max_topics, required=True) or []
+        symbols = req.string_list(msg, "symbols", self.limits.max_symbols, required=False)
+        max_rate = req.max_rate(msg)
         epoch = msg.get("epoch")
         if epoch is not None and (type(epoch) is not str or len(epoch) > 64):
-            raise _Invalid(ErrorCode.INVALID_FIELD, f"'epoch' must be a string, got {epoch!r:.60}", field="epoch")
-        since_raw = msg.get("since")
-        since: dict[str, int] = {}
-        if since_raw is not None:
-            if type(since_raw) is not dict:
-                raise _Invalid(ErrorCode.INVALID_FIELD, "'since' must be an object {topic: last_seq}", field="since")
-            for topic, seq in since_raw.items():
-                if type(seq) is not int or seq < 0:
-                    raise _Invalid(
-                        ErrorCode.INVALID_FIELD, f"'since' of {topic!r:.60} must be an integer >= 0, got {seq!r:.60}",
-                        field="since",
-                    )
-                since[topic] = seq
-        if since and epoch is None:
-            raise _Invalid(ErrorCode.INVALID_FIELD, "'since' needs the 'epoch' it was counted in", field="epoch")
+            raise req.Invalid(ErrorCode.INVALID_FIELD, f"'epoch' must be a string, got {epoch!r:.60}", field="epoch")
+        since = req.since(msg, epoch)
+        rewind = req.rewind(msg)
         known, events = self._check_topics(topics, rid)
         if known:
             self.subscriptions.update(known)
-            events.append(
-                Subscribe(
-                    tuple(known),
-                    frozenset(symbols) if symbols is not None else None,
-                    max_rate,
-                    epoch,
-                    {t: s for t, s in since.items() if t in known},
-                    rid,
-                )
-            )
+            events.append(Subscribe(
+                tuple(known), frozenset(symbols) if symbols is not None else None, max_rate, epoch,
+                {t: s for t, s in since.items() if t in known}, rid, rewind,
+            ))
         return events
 
     def _unsubscribe(self, msg: dict[str, Any], rid: str | int | None) -> list[Event]:
-        topics = _string_list(msg, "topics", self.limits.max_topics, required=True)
-        assert topics is not None
+        topics = req.string_list(msg, "topics", self.limits.max_topics, required=True) or []
         known, events = self._check_topics(topics, rid)
         if known:
             self.subscriptions.difference_update(known)
@@ -451,14 +394,13 @@ class Connection:
     def _auth(self, msg: dict[str, Any], rid: str | int | None) -> list[Event]:
         token = msg.get("token")
         if type(token) is not str or not token:
-            raise _Invalid(ErrorCode.INVALID_FIELD, "'token' must be a non-empty string", field="token")
+            raise req.Invalid(ErrorCode.INVALID_FIELD, "'token' must be a non-empty string", field="token")
         if self.verify is None:
-            raise _Invalid(ErrorCode.INVALID_MESSAGE, "this server does not use tokens")
+            raise req.Invalid(ErrorCode.INVALID_MESSAGE, "this server does not use tokens")
         try:
             grant = self.verify(token)
-        except AuthError as exc:
-            code = exc.code if exc.code in _AUTH_CODES else ErrorCode.INVALID_TOKEN
-            return self._error(error_message(ErrorCode(code), exc.message, id=rid))
+        except AuthError as exc:  # a refused refresh ends the connection, as a refused connect does
+            return self.close(CloseCode.UNAUTHORIZED, error_message(_auth_code(exc), exc.message, id=rid))
         self.grant = grant
         events: list[Event] = []
         revoked = tuple(t for t in self.subscriptions if not grant.allows(t))
@@ -472,6 +414,10 @@ class Connection:
             reply["id"] = rid
         events.append(Send(reply))
         return events
+
+
+def _auth_code(error: AuthError) -> ErrorCode:
+    return ErrorCode(error.code) if error.code in _AUTH_CODES else ErrorCode.INVALID_TOKEN
 
 
 _AUTH_CODES = frozenset({ErrorCode.AUTH_REQUIRED, ErrorCode.INVALID_TOKEN, ErrorCode.TOKEN_EXPIRED})

@@ -3,8 +3,9 @@
 >>> cfg = IBKRConfig(port=7497, symbols=["EURUSD", "AAPL"])
 >>> cfg.symbols
 ('EURUSD', 'AAPL')
->>> [round(cfg.backoff_delay(n, jitter=0.0), 2) for n in range(6)]
-[0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+>>> backoff = cfg.backoff(rng=random.Random(0))
+>>> backoff.initial, backoff.factor, backoff.maximum, backoff.jitter
+(0.5, 2.0, 30.0, 0.2)
 >>> parse_address("gateway.local:4002")
 ('gateway.local', 4002)
 """
@@ -73,6 +74,8 @@ class IBKRConfig:
         for name in ("backoff_initial", "backoff_max", "connect_timeout", "commission_wait"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"must be positive, got {getattr(self, name)}")
+        if self.backoff_max < self.backoff_initial:
+            raise ConfigError("backoff_max", f"must be >= backoff_initial, got {self.backoff_max}")
         if self.backoff_factor < 1:
             raise ConfigError("backoff_factor", f"must be >= 1, got {self.backoff_factor}")
         if not 0 <= self.backoff_jitter < 1:
@@ -92,7 +95,6 @@ class IBKRConfig:
         """The client ids tried on error 326, in order."""
         return tuple(range(self.client_id, self.client_id + self.client_id_range))
 
-    def backoff_delay(self, attempt: int, *, rng: random.Random | None = None, jitter: float | None = None) -> float:
-        """Seconds to wait before reconnect ``attempt`` (0-based): exponential, capped, jittered."""
-        spread = self.backoff_jitter if jitter is None else jitter
-        return Backoff(self.backoff_initial, self.backoff_factor, self.backoff_max, spread, rng).delay(attempt + 1)
+    def backoff(self, *, rng: random.Random | None = None) -> Backoff:
+        """The reconnect delays, as :class:`rxstream.operators.Backoff` (the one backoff formula)."""
+        return Backoff(self.backoff_initial, self.backoff_factor, self.backoff_max, self.backoff_jitter, rng)

@@ -96,36 +96,38 @@ def ohlc(
             clock = require_scheduler("ohlc", scheduler, scheduler_)
             bars: dict[str, _Building] = {}  # key -> its bar in the open window (first-seen order)
             start: datetime | None = None  # the open window's start; None when no bar is open
+            end: datetime | None = None  # and its end
             timer: abc.DisposableBase | None = None
 
             def close_window() -> None:
-                nonlocal start, timer
+                nonlocal start, end, timer
                 if timer is not None:
                     timer.dispose()
                     timer = None
-                if start is None:
+                if start is None or end is None:
                     return
-                began, end = start, start + step
+                began, ended = start, end
                 closing = list(bars.items())
                 bars.clear()
-                start = None
+                start = end = None
                 for symbol, bar in closing:
-                    observer.on_next(Bar(symbol, began, end, bar.open, bar.high, bar.low, bar.close, bar.ticks))
+                    observer.on_next(Bar(symbol, began, ended, bar.open, bar.high, bar.low, bar.close, bar.ticks))
 
             def on_timer(_: abc.SchedulerBase, __: Any) -> None:
                 close_window()
 
             def next_(value: _T) -> None:
-                nonlocal start, timer
+                nonlocal start, end, timer
                 p = price(value)
                 if p is None:
                     return
                 now = clock.now
-                if start is not None and now >= start + step:  # the timer is late (live loop): close first
+                if end is not None and now >= end:  # the timer is late (live loop): close first
                     close_window()
-                if start is None:
+                if end is None:
                     start = window_start(now, step)
-                    timer = clock.schedule_absolute(start + step, on_timer)
+                    end = start + step
+                    timer = clock.schedule_absolute(end, on_timer)
                 k = key(value)
                 bar = bars.get(k)
                 if bar is None:

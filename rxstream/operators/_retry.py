@@ -99,8 +99,9 @@ def retry_with_backoff(
     if health is not None:
         health.register(stream)  # type: ignore[arg-type]
 
-    record_update = health.record_update if health is not None else None
-    record_error = health.record_error if health is not None else None
+    if record:
+        monitor: HealthMonitor = health  # type: ignore[assignment]
+        state = monitor.get(stream)  # type: ignore[arg-type]
 
     def _retry(source: Observable[_T]) -> Observable[_T]:
         def subscribe(
@@ -118,16 +119,18 @@ def retry_with_backoff(
                 attempt = 0
                 emit(value)
 
-            def next_recorded(value: _T) -> None:
+            def next_recorded(value: _T) -> None:  # health.record_update inlined: once per value out
                 nonlocal attempt
                 attempt = 0
-                record_update(stream)
+                state.last_update = monitor.scheduler.now
+                state.total_updates += 1
+                state.error_count = 0
                 emit(value)
 
             def error(exc: Exception) -> None:
                 nonlocal attempt
                 if record:
-                    record_error(stream, exc)
+                    monitor.record_error(stream, exc)  # type: ignore[arg-type]
                 attempt += 1
                 if max_attempts is not None and attempt > max_attempts:
                     observer.on_error(exc)

@@ -177,18 +177,17 @@ def tick_frames(
 ) -> bytes:
     """A quote as ready-framed TICK_PRICE (bid, ask, last) and TICK_SIZE (volume) messages.
 
-    A bid or ask without a size goes out with size 1: TWS never quotes a price with size 0,
-    and ib_async 2.x reads size 0 on a bid or ask as "no quote".
-
     The same bytes as framing :func:`tick_price`/:func:`tick_size` one by one
     (a test checks it), about four times faster: this is the streaming hot path.
     """
+    # A bid or ask of size 0 means "no quote on this side" to TWS clients (ib_async then drops the
+    # price), so a side whose size the tick file does not give is sent with size 1.
     out = b""
     if bid is not None:
-        body = f"1\x006\x00{req_id}\x001\x00{bid!r}\x00{float(bid_size or 1.0)!r}\x000\x00".encode()
+        body = f"1\x006\x00{req_id}\x001\x00{bid!r}\x00{float(1 if bid_size is None else bid_size)!r}\x000\x00".encode()
         out += _PACK_LENGTH(len(body)) + body
     if ask is not None:
-        body = f"1\x006\x00{req_id}\x002\x00{ask!r}\x00{float(ask_size or 1.0)!r}\x000\x00".encode()
+        body = f"1\x006\x00{req_id}\x002\x00{ask!r}\x00{float(1 if ask_size is None else ask_size)!r}\x000\x00".encode()
         out += _PACK_LENGTH(len(body)) + body
     if last is not None:
         body = f"1\x006\x00{req_id}\x004\x00{last!r}\x00{float(last_size or 0.0)!r}\x000\x00".encode()

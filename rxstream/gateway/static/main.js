@@ -45,7 +45,8 @@ const prices = new PricesView({
 });
 const candles = new CandlesView({ onSelect: (symbol) => prices.select(symbol) });
 
-/** Each topic's view; a snapshot replaces a view's state, except prices, which merge (sparklines stay). */
+/** Each topic's view. A reset or snapshot replaces a view's state; prices do it row by row at the
+ * snapshot's end (replace, then settle), so the symbols that stay keep their trend lines. */
 const VIEWS = {
   price_updates: { view: prices, merge: true },
   portfolio_updates: { view: positions },
@@ -98,11 +99,13 @@ function apply(decisions, live) {
         if (d.topic === BARS_TOPIC) prices.select(candles.selected);
         break;
       case "snapshot":
-        if (entry && !entry.merge) entry.view.reset();
-        break;
       case "reset":
-        if (entry) entry.view.reset();
-        if (page.resumeReport) page.resumeReport.reset.push(d.topic);
+        if (entry && entry.merge) entry.view.replace();
+        else if (entry) entry.view.reset();
+        // state topics always reload; a lossless one reset is worth saying
+        if (d.action === "reset" && page.resumeReport && resume.policies[d.topic] === "lossless") {
+          page.resumeReport.reset.push(d.topic);
+        }
         break;
       case "gap":
         header.notice(`${d.topic}: ${d.value} message(s) missing`, "warn");
@@ -116,7 +119,10 @@ function onMessage(msg) {
   page.received += 1;
   switch (msg.type) {
     case "data": rateCount += 1; apply(resume.receive(msg), true); break;
-    case "snapshot": apply(resume.receive(msg), false); break;
+    case "snapshot":
+      apply(resume.receive(msg), false);
+      if (VIEWS[msg.topic]?.merge) VIEWS[msg.topic].view.settle();
+      break;
     case "subscribed":
       if (typeof msg.recovered === "boolean") page.recovered[msg.topic] = msg.recovered;
       apply(resume.receive(msg), false);

@@ -9,6 +9,7 @@ export class PricesView {
   /** `onMark(symbol, price)` hears every new reference price; `onSelect(symbol)` a click on a row. */
   constructor({ onMark = () => {}, onSelect = () => {} } = {}) {
     this.rows = new Map(); // symbol -> {row, cells, svg, area, line, open, points, last, updates}
+    this.stale = null;     // symbols a snapshot being applied has not refreshed yet
     this.onMark = onMark;
     this.body = $("prices-body");
     this.body.addEventListener("click", (event) => {
@@ -28,9 +29,19 @@ export class PricesView {
     for (const [name, p] of this.rows) p.row.classList.toggle("selected", name === symbol);
   }
 
-  reset() {
-    this.rows.clear();
-    this.body.replaceChildren();
+  /** The snapshot that follows is the whole state: rows it does not refresh go at settle(). */
+  replace() {
+    this.stale = new Set(this.rows.keys());
+  }
+
+  /** Drop the rows the last snapshot did not hold; the others keep their trend line. */
+  settle() {
+    if (!this.stale) return;
+    for (const symbol of this.stale) {
+      this.rows.get(symbol).row.remove();
+      this.rows.delete(symbol);
+    }
+    this.stale = null;
     this.count();
   }
 
@@ -43,6 +54,7 @@ export class PricesView {
     const ref = last ?? bid ?? ask;
     if (ref == null) return;
     const p = this.row(tick.symbol);
+    if (this.stale) this.stale.delete(tick.symbol);
     const d = decimalsFor(ref);
     if (p.open == null) p.open = ref;
     const cells = p.cells;
