@@ -196,7 +196,7 @@ class _Recorder:
 
 
 def _decode(fields: list[Any]) -> tuple[str, tuple[Any, ...]]:
-    IBDecoder = importlib.import_module(f"{BROKER}.decoder").Decoder
+    from rxstream.ibkr.api import Decoder as IBDecoder
 
     recorder = _Recorder()
     decoder = IBDecoder(recorder, m.SERVER_VERSION)  # type: ignore[arg-type]
