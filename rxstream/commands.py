@@ -148,6 +148,7 @@ def _replay(args: argparse.Namespace) -> int:
         engine.start()
         chosen = " ".join(f"--pipeline {name}" for name in names)
         failed: list[Exception] = []  # a write that failed (the reader left: `| head`) ends the replay
+        result = None  # stays None when the reader left before the replay finished
         with _output(args.out) as out:
             if len(names) == 1 and not args.all:  # a tick file, as it always was
                 out.write(encode_header(f"rxstream replay {args.file.name} {chosen}"))

@@ -6,8 +6,6 @@ Replies are checked the strongest way available: the installed broker library's 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +18,6 @@ from rxstream.testing import requests as rq
 from rxstream.testing.broker import ExecRecord
 from rxstream.testing.codec import Decoder, Handshake, State, encode_field, encode_frame, encode_handshake
 
-BROKER = "ib_insync" if importlib.util.find_spec("ib_insync") else "ib_async"
-"""The broker library installed (never both in one environment)."""
 EURUSD = parse_symbol("EURUSD")
 AAPL = parse_symbol("AAPL")
 
@@ -200,7 +196,7 @@ class _Recorder:
 
 
 def _decode(fields: list[Any]) -> tuple[str, tuple[Any, ...]]:
-    IBDecoder = importlib.import_module(f"{BROKER}.decoder").Decoder
+    from rxstream.ibkr.api import Decoder as IBDecoder
 
     recorder = _Recorder()
     decoder = IBDecoder(recorder, m.SERVER_VERSION)  # type: ignore[arg-type]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
-import importlib.util
 import json
 import math
 import re
@@ -27,10 +26,11 @@ from datetime import UTC, datetime
 import pytest
 
 from rxstream.events import Tick
+from rxstream.ibkr.api import NAME
 from rxstream.tickfile import bundled_session, read_events
 
-BROKER = "ib_insync" if importlib.util.find_spec("ib_insync") else "ib_async"
-"""The broker library installed (never both in one environment)."""
+BROKER = NAME
+"""The broker library installed: ``ib_insync`` or ``ib_async`` (never both in one environment)."""
 
 
 def readme_example() -> str:

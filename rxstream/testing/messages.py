@@ -177,9 +177,6 @@ def tick_frames(
 ) -> bytes:
     """A quote as ready-framed TICK_PRICE (bid, ask, last) and TICK_SIZE (volume) messages.
 
-    A bid or ask without a size goes out with size 1: TWS never quotes a price with size 0,
-    and ib_async 2.x reads size 0 on a bid or ask as "no quote".
-
     The same bytes as framing :func:`tick_price`/:func:`tick_size` one by one
     (a test checks it), about four times faster: this is the streaming hot path.
     """
