@@ -153,3 +153,12 @@ def test_exec_ids_are_unique_and_carry_the_prefix() -> None:
     b = Broker("DU1", exec_prefix="deadbeef")
     ids = [b.submit(order("BUY", 1, order_id=i)).execution.exec_id for i in range(3)]  # type: ignore[union-attr]
     assert len(set(ids)) == 3 and all(i.startswith("deadbeef.") for i in ids)
+
+
+@pytest.mark.parametrize("module", ["broker", "history", "faults", "requests", "contracts", "messages", "codec"])
+def test_the_simulator_modules_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"rxstream.testing.{module}"))
+    assert result.failed == 0 and result.attempted > 0

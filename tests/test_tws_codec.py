@@ -1,6 +1,6 @@
 """The TWS codec and message builders, without sockets.
 
-Replies are checked the strongest way available: ib_insync 0.9.86's own
+Replies are checked the strongest way available: the installed broker library's own
 ``Decoder`` decodes each one into the wrapper call the real client would make.
 """
 
@@ -177,7 +177,7 @@ def test_parse_request_names_what_is_malformed(fields: list[str], match: str) ->
         rq.parse_request(fields)
 
 
-# --- replies, decoded by the real ib_insync decoder ---------------------------------------
+# --- replies, decoded by the real ib_insync (or ib_async) decoder ---------------------------------------
 
 
 class _Recorder:
@@ -186,7 +186,7 @@ class _Recorder:
     class ib:
         TimezoneTWS = ""
 
-    defaultTimezone = UTC  # ib_async's decoder reads it
+    defaultTimezone = UTC  # ib_async converts execution times to it
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []

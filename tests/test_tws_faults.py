@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from rxstream.errors import ConfigError
@@ -145,7 +146,7 @@ async def test_stall_holds_requests_and_ticks_until_it_ends(sim: TwsSimulator) -
     await asyncio.wait_for(run_faults(sim, [parse_fault("0:stall=60")], report=False), 2)
     assert sim.stalled and ib.isConnected()
     answer = asyncio.ensure_future(ib.reqCurrentTimeAsync())
-    ib.reqMktData(Forex("EURUSD"))
+    ib.reqMktData(Forex("EURUSD", conId=12087792))  # qualified: ib_async subscribes only with a conId
     await sim.wait_for(lambda: sim.stalled_reads >= 1)
     assert not answer.done() and sim.subscribers("EURUSD") == 0  # received, not answered
     sim.resume()
@@ -202,3 +203,57 @@ async def test_sim_command_refuses_a_bad_fault() -> None:
     )
     _, err = await asyncio.wait_for(sim.communicate(), 30)
     assert sim.returncode == 2 and b"unknown fault 'explode'" in err and b"Traceback" not in err
+
+
+async def _first_line_matching(stream: asyncio.StreamReader, pattern: str, timeout: float) -> re.Match[str]:
+    async with asyncio.timeout(timeout):
+        while True:
+            line = (await stream.readline()).decode()
+            assert line, f"stream ended before a line matching {pattern!r}"
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+
+async def test_serve_ibkr_health_goes_down_and_back_up_with_sim_faults() -> None:
+    """docs/IBKR.md's walk-through: rxstream sim --fault … beside rxstream serve --ibkr …, two processes."""
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rxstream.cli", "sim", "--port", "0", "--speed", "60",
+        "--fault", "1s:error=1100@8s", "--fault", "3s:error=1102@8s", "--fault", "5s:drop@8s",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    serve = None
+    try:
+        assert sim.stdout is not None
+        sim_port = (await _first_line_matching(sim.stdout, r"listening on 127\.0\.0\.1:(\d+)", 30))[1]
+        serve = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rxstream.cli", "serve", "--port", "0", "--ibkr", f"127.0.0.1:{sim_port}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        assert serve.stdout is not None
+        web_port = (await _first_line_matching(serve.stdout, r"serving on http://127\.0\.0\.1:(\d+)", 30))[1]
+        drain = asyncio.ensure_future(serve.stdout.read())  # keep the log pipe from filling up
+        seen: list[tuple[bool, str]] = []  # ibkr.ticks (healthy, last_error) at each change
+        async with aiohttp.ClientSession() as http, asyncio.timeout(60):
+            while not _went_down_and_up(seen, "1100") or not _went_down_and_up(seen, "disconnected"):
+                async with http.get(f"http://127.0.0.1:{web_port}/websocket/status") as response:
+                    health = (await response.json())["stream_health"].get("ibkr.ticks")
+                if health is not None:
+                    state = (health["is_healthy"], health["last_error"] or "")
+                    if not seen or seen[-1] != state:
+                        seen.append(state)
+                await asyncio.sleep(0.1)  # polling the status route, as the dashboard does, under the deadline
+        drain.cancel()
+    finally:
+        for proc in (serve, sim):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 15)
+
+
+def _went_down_and_up(seen: list[tuple[bool, str]], cause: str) -> bool:
+    """Whether ``seen`` holds a healthy state, then a down one whose error names ``cause``, then healthy."""
+    for i, (healthy, error) in enumerate(seen):
+        if not healthy and cause in error and any(h for h, _ in seen[:i]) and any(h for h, _ in seen[i + 1:]):
+            return True
+    return False

@@ -163,9 +163,9 @@ def test_plan_honours_duration_and_end_and_names_what_is_wrong() -> None:
     day = timedelta(days=1)
     assert plan("1 hour", "1 D", "", "BID_ASK", end) == Plan(timedelta(hours=1), end - day, end, "BID_ASK")
     for args, code, words in [
-        (("1 week", "1 D", "", "BID"), 321, "bar size"), (("1 min", "1 Q", "", "BID"), 321, "duration"),
-        (("1 min", "1 D", "", "OPTION_IMPLIED_VOLATILITY"), 321, "what to show"),
-        (("1 min", "1 D", "soon", "BID"), 321, "end date"), (("1 min", "1 D", "", "BID"), 162, "no data"),
+        (("1 week", "1 D", "", "BID"), 162, "bar size"), (("1 min", "1 Q", "", "BID"), 162, "duration"),
+        (("1 min", "1 D", "", "OPTION_IMPLIED_VOLATILITY"), 162, "what to show"),
+        (("1 min", "1 D", "soon", "BID"), 162, "end date"), (("1 min", "1 D", "", "BID"), 162, "no data"),
     ]:
         got = plan(*args, None)
         assert isinstance(got, Reject) and got.code == code and words in got.message, args

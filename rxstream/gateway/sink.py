@@ -14,6 +14,7 @@ _HEADER1 = struct.Struct("!BB").pack
 _HEADER2 = struct.Struct("!BBH").pack
 _HEADER8 = struct.Struct("!BBQ").pack
 _TEXT = 0x81  # FIN + text opcode
+_PING = b"\x89\x00"  # FIN + ping opcode, no payload
 
 
 class WebSocketSink:
@@ -38,12 +39,14 @@ class WebSocketSink:
             raise ConnectionResetError("the connection is closing")
         n = len(frame)
         header = _HEADER1(_TEXT, n) if n < 126 else _HEADER2(_TEXT, 126, n) if n < 65536 else _HEADER8(_TEXT, 127, n)
-        if n > 16384:
-            transport.write(header)
-            transport.write(frame)
-        else:
-            transport.write(header + frame)
+        transport.write(header + frame)  # one send: copying the frame costs less than a second system call
         return not self._protocol.writing_paused
+
+    def ping(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._ws.closed:
+            raise ConnectionResetError("the connection is closing")
+        transport.write(_PING)
 
     def unsent(self) -> int:
         transport = self._transport

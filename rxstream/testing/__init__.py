@@ -6,6 +6,9 @@
 * :mod:`rxstream.testing.broker` — orders, matching, positions, cash, margin (pure);
 * :mod:`rxstream.testing.history` — historical bars from the tick file (pure);
 * :mod:`rxstream.testing.handlers` — one handler per request, in an explicit table;
+* :mod:`rxstream.testing.desk` — orders and accounts as TWS messages;
+* :mod:`rxstream.testing.listener` — sockets, refusals and stalls;
+* :mod:`rxstream.testing.streaming` — the tick source, paced by its timestamps;
 * :mod:`rxstream.testing.faults` — the ``--fault`` syntax of ``rxstream sim``;
 * :mod:`rxstream.testing.server` — :class:`TwsSimulator`, the asyncio shell.
 """

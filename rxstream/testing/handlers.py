@@ -202,6 +202,6 @@ class Handlers:
             session.live_bars[r.req_id] = (spec.symbol, live)
 
     def _unsupported(self, session: Session, r: rq.Unsupported) -> None:
-        session.send(m.error(r.req_id, 321, f"Error validating request.-'{r.name}' : cause - "
-                                            f"The simulator does not support {r.name}"))
+        session.send(m.error(r.req_id, 503, f"The TWS is out of date and must be upgraded: rxstream sim does "
+                                            f"not support {r.name}"))
 

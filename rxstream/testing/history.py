@@ -93,7 +93,7 @@ class Plan(NamedTuple):
 
 
 def _invalid(what: str, text: str) -> Reject:
-    return Reject(321, f"Error validating request.-'{text}' : cause - Historical data {what} is invalid")
+    return Reject(162, f"Historical Market Data Service error message:invalid {what} '{text}'")
 
 
 def parse_bar_size(text: str) -> timedelta | None:
@@ -138,7 +138,7 @@ def plan(bar_size: str, duration: str, end: str, what: str, now: datetime | None
     if span is None:
         return _invalid("duration", duration)
     if what.upper() not in WHAT_TO_SHOW:
-        return Reject(321, f"Error validating request.-'{what}' : cause - Invalid what to show")
+        return Reject(162, f"Historical Market Data Service error message:invalid what to show '{what}'")
     stop = parse_end(end, now)
     if stop is None:
         if end.strip():

@@ -27,7 +27,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -42,6 +41,7 @@ from .handlers import Handlers
 from .history import TickHistory
 from .listener import Listener
 from .messages import ERROR_MESSAGES
+from .streaming import stream_ticks
 
 __all__ = ["DEFAULT_ACCOUNT", "DEFAULT_POSITIONS", "ERROR_MESSAGES", "SessionInfo", "SimPosition", "TwsSimulator"]
 
@@ -311,45 +311,11 @@ class TwsSimulator:
 
     # --- streaming ---------------------------------------------------------------------
 
-    def _pass(self) -> Iterable[Any]:
-        source = self._ticks
-        return source() if callable(source) else source  # type: ignore[return-value]
-
     async def _stream(self) -> None:
         await self._subscribed.wait()
-        loop = asyncio.get_running_loop()
-        speed = self.speed
-        running = self._running
-        while True:
-            count = 0
-            start_wall = loop.time()
-            start_tick: float | None = None
-            for event in self._pass():
-                if not isinstance(event, Tick):
-                    continue
-                if speed:
-                    stamp = event.time.timestamp()
-                    if start_tick is None:
-                        start_tick = stamp
-                    delay = start_wall + (stamp - start_tick) / speed - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                if not running.is_set():
-                    paused = loop.time()
-                    await running.wait()
-                    start_wall += loop.time() - paused
-                self._push(event)
-                count += 1
-                if count % 256 == 0:
-                    await self._drain()
-            await self._drain()  # a short looping source must not starve the loop
-            if not self.loop or count == 0:
-                break
+        assert self._ticks is not None
+        await stream_ticks(
+            self._ticks, self._push, self._handlers.sessions, speed=self.speed, loop=self.loop, running=self._running
+        )
         self.streaming_done.set()
         self._conditions.notify()
-
-    async def _drain(self) -> None:
-        for session in list(self._handlers.sessions):
-            with contextlib.suppress(ConnectionError):
-                await session.writer.drain()  # type: ignore[attr-defined]
-        await asyncio.sleep(0)
