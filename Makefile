@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 VENV_IB_ASYNC ?= .venv-ib_async
 BROKER_TESTS  := tests/test_tws_*.py tests/test_ibkr_*.py
 
+# Held to mypy --strict: the gateway, the engine and what wires them.
+STRICT := rxstream/gateway rxstream/engine.py rxstream/health.py rxstream/bus.py rxstream/backend.py rxstream/wiring.py
+
 .PHONY: demo test test-ib_async install bench lint clean
 
 # The package alone for the demo; with its test extras (pytest, hypothesis, playwright...) for the tests.
@@ -47,6 +50,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet ruff mypy
 	$(BIN)/ruff check rxstream pipelines tests benchmarks
 	$(BIN)/mypy rxstream
+	$(BIN)/mypy --strict --follow-imports=silent $(STRICT)
 
 clean:
 	rm -rf $(VENV) $(VENV_IB_ASYNC) build *.egg-info

@@ -6,7 +6,9 @@ runs and each beside its baseline measured in the same run:
 
 * ``end-to-end``: from the file: parse every line into a Tick, replay in virtual time,
   conflate per symbol (3 s), count the output;
-* ``engine-only``: the same with the events already in memory.
+* ``engine-only``: the same with the events already in memory;
+* ``parsing``: ``read_events`` over the file beside a bare loop calling ``orjson.loads``
+  on each of its lines (the same uncompressed file), events or lines per second.
 
 The baseline is a fused plain loop with the same parsing (``read_events``), the same
 filtering and the same per-symbol conflation, its windows closed lazily; its output
@@ -29,6 +31,8 @@ import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
+
+import orjson
 
 from rxstream import Engine, ReplayScheduler, bundled_session, load_pipelines, read_events, replay_virtual
 from rxstream.events import Event, Tick
@@ -146,6 +150,37 @@ def compare_in_memory(path: Path, first: Tick, ticks: int, runs: int) -> None:
     compare("engine-only", lambda: engine_run(events, first), lambda: plain_loop(events), ticks, runs)
 
 
+def compare_parsing(path: Path, ticks: int, runs: int) -> None:
+    """``read_events`` beside the floor for any JSON Lines reader: ``orjson.loads`` of each line."""
+
+    def reader() -> int:
+        return sum(1 for _ in read_events(path))
+
+    def bare_loads() -> int:
+        loads = orjson.loads
+        count = -1  # the header line
+        with open(path, "rb") as handle:
+            for line in handle:
+                loads(line)
+                count += 1
+        return count
+
+    reader_times, bare_times = [], []
+    for _ in range(runs):
+        t_reader, n_reader = timed(reader)
+        t_bare, n_bare = timed(bare_loads)
+        if n_reader != n_bare:
+            raise SystemExit(f"parsing: read_events yielded {n_reader} events for {n_bare} lines")
+        reader_times.append(t_reader)
+        bare_times.append(t_bare)
+    reader_rate = ticks / statistics.median(reader_times)
+    bare_rate = ticks / statistics.median(bare_times)
+    print(
+        f"{'parsing':<12} read_events {reader_rate / 1e6:6.3f} M events/s   "
+        f"orjson.loads {bare_rate / 1e6:6.3f} M lines/s   ratio {reader_rate / bare_rate:.2f}"
+    )
+
+
 def peak_memory(path: Path, first: Tick) -> int:
     tracemalloc.start()
     engine_run(read_events(path), first)
@@ -176,6 +211,7 @@ def main() -> None:
             args.runs,
         )
         compare_in_memory(path, first, ticks, args.runs)
+        compare_parsing(path, ticks, args.runs)
         big_peak = peak_memory(path, first)
         small_peak = peak_memory(small, first)
         print(

@@ -17,7 +17,7 @@ from .engine import Engine
 from .errors import PipelineLoadError, RxstreamError, TickFileError
 from .events import Event, dumps
 from .importers import import_csv
-from .pipelines import load_pipelines, parse_settings
+from .pipelines import load_pipelines, parse_settings, with_feeders
 from .replay import ReplayFeed, ReplayScheduler, replay_virtual
 from .shutdown import reader_left
 from .tickfile import ReadStats, encode_event, encode_header, read_events
@@ -45,6 +45,7 @@ def register_offline(subparsers: Any) -> None:
     replay.add_argument("--pipelines", type=Path, default=None, help="pipelines folder (default ./pipelines)")
     replay.add_argument("--out", type=Path, default=None, help="output file (default stdout; .gz compresses)")
     replay.add_argument("--skip-bad", action="store_true", help="skip bad lines, report how many")
+    replay.add_argument("--strict", action="store_true", help="a timestamp older than the one before is an error")
     replay.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a pipeline setting")
     replay.set_defaults(func=_replay)
 
@@ -140,12 +141,13 @@ def _replay(args: argparse.Namespace) -> int:
                 _note(stats.summary())
             return _fail(console, f"{args.file}: no events")
         # The pipelines need every source they read, and the evaluators that feed them.
-        needed = {p.name: p for name in names for p in _with_feeders(pipelines, name)}
+        needed = {p.name: p for name in names for p in with_feeders(pipelines, name)}
         scheduler = ReplayScheduler(first.time)
         engine = Engine(pipelines=list(needed.values()), scheduler=scheduler, settings=settings, publish=False)
         engine.start()
         chosen = " ".join(f"--pipeline {name}" for name in names)
         failed: list[Exception] = []  # a write that failed (the reader left: `| head`) ends the replay
+        result = None  # stays None when the reader left before the replay finished
         with _output(args.out) as out:
             if len(names) == 1 and not args.all:  # a tick file, as it always was
                 out.write(encode_header(f"rxstream replay {args.file.name} {chosen}"))
@@ -156,7 +158,10 @@ def _replay(args: argparse.Namespace) -> int:
                 for name in names:
                     _write_topic(engine.outputs[name], pipelines[name].topic or name, out, failed.append)
             replayed = itertools.takewhile(lambda _: not failed, itertools.chain([first], events))
-            replay_virtual(_with_progress(replayed, stats, console), engine)
+            result = replay_virtual(
+                _with_progress(replayed, stats, console), engine,
+                on_backwards="error" if args.strict else "clamp", file_stats=stats,
+            )
             if failed:
                 raise failed[0]
         engine.stop()
@@ -166,6 +171,8 @@ def _replay(args: argparse.Namespace) -> int:
         _note(stats.summary())
         for reason in stats.reasons:
             _note(f"  {reason}")
+    if result is not None and result.backwards:
+        _note(result.backwards_summary())
     return 0
 
 
@@ -181,19 +188,6 @@ def _write_topic(output: Any, topic: str, out: IO[bytes], failed: Callable[[Exce
         out.write(prefix + _line(value)[:-1] + b"}\n")
 
     output.subscribe(write, failed)
-
-
-def _with_feeders(pipelines: dict[str, Any], name: str) -> list[Any]:
-    """The pipeline ``name`` and every pipeline that feeds one of the sources it reads (transitively)."""
-    chosen = {name}
-    frontier = [name]
-    while frontier:
-        wanted = set(pipelines[frontier.pop()].sources)
-        for other in pipelines.values():
-            if other.feeds in wanted and other.name not in chosen:
-                chosen.add(other.name)
-                frontier.append(other.name)
-    return [p for n, p in pipelines.items() if n in chosen]
 
 
 def _line(value: Any) -> bytes:

@@ -85,7 +85,7 @@ class DirectObservable(Observable[_T]):
     exception it raises is delivered as ``on_error``, as reactivex does.
     """
 
-    def subscribe(  # type: ignore[override]
+    def subscribe(
         self,
         on_next: abc.ObserverBase[_T] | Callable[[_T], Any] | None = None,
         on_error: Callable[[Exception], None] | None = None,

@@ -78,8 +78,8 @@ def _span(value: float | timedelta, setting: str) -> timedelta:
 def _staleness(value: Staleness, setting: str) -> timedelta | Literal["default"] | None:
     """Validate a staleness: a positive span, ``None`` or ``"default"``."""
     if value is None or value == "default":
-        return value  # type: ignore[return-value]
-    return _span(value, setting)  # type: ignore[arg-type]
+        return value
+    return _span(value, setting)
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -128,7 +128,7 @@ class HealthMonitor:
         self.overrides: dict[str, timedelta | None] = {}
         for name, value in (overrides or {}).items():
             chosen = _staleness(value, f"stale_after for {name}")
-            self.overrides[name] = self.stale_after if chosen == "default" else chosen  # type: ignore[assignment]
+            self.overrides[name] = self.stale_after if chosen == "default" else chosen
         self._streams: dict[str, StreamHealth] = {}
 
     # --- recording ------------------------------------------------------------------
@@ -140,7 +140,7 @@ class HealthMonitor:
         chosen = _staleness(stale_after, f"stale_after for {stream}")
         state = self._get(stream)
         if chosen != "default" and stream not in self.overrides:
-            state.stale_after = chosen  # type: ignore[assignment]
+            state.stale_after = chosen
 
     def _get(self, stream: str) -> StreamHealth:
         state = self._streams.get(stream)

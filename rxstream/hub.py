@@ -56,7 +56,7 @@ class Hub(Observable[_T], Generic[_T]):
 
         return Disposable(remove)
 
-    def subscribe(  # type: ignore[override]
+    def subscribe(
         self,
         on_next: abc.ObserverBase[_T] | Callable[[_T], Any] | None = None,
         on_error: Callable[[Exception], None] | None = None,

@@ -39,7 +39,7 @@ from .errors import ArgumentError, ArgumentTypeError, ConfigError, PipelineLoadE
 from .health import HealthMonitor
 from .hub import Hub
 
-__all__ = ["Pipeline", "PipelineContext", "builtin_pipelines_dir", "load_pipelines", "parse_settings"]
+__all__ = ["Pipeline", "PipelineContext", "builtin_pipelines_dir", "load_pipelines", "parse_settings", "with_feeders"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _load_ids = count()
@@ -147,6 +147,22 @@ def builtin_pipelines_dir() -> Path:
     from . import builtin_pipelines
 
     return Path(builtin_pipelines.__file__).parent
+
+
+def with_feeders(pipelines: Mapping[str, Pipeline], name: str) -> list[Pipeline]:
+    """The pipeline ``name`` and every pipeline that feeds a source it reads, transitively, in ``pipelines`` order.
+
+    What a replay or a backtest of ``name`` must run: ``signals`` needs the evaluator that feeds it.
+    """
+    chosen = {name}
+    frontier = [name]
+    while frontier:
+        wanted = set(pipelines[frontier.pop()].sources)
+        for other in pipelines.values():
+            if other.feeds in wanted and other.name not in chosen:
+                chosen.add(other.name)
+                frontier.append(other.name)
+    return [p for n, p in pipelines.items() if n in chosen]
 
 
 def load_pipelines(directory: str | Path | None = None) -> list[Pipeline]:

@@ -112,7 +112,7 @@ def replay_virtual(
     """
     sources: Mapping[str, Hub[Any]] = target if isinstance(target, Mapping) else target.sources
     if scheduler is None:
-        scheduler = getattr(target, "scheduler", None)  # type: ignore[assignment]
+        scheduler = getattr(target, "scheduler", None)
     if not isinstance(scheduler, ReplayScheduler):
         raise TypeError("replay_virtual needs a ReplayScheduler (pass one, or give it to the engine)")
     stats = ReplayStats()

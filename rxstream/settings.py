@@ -45,8 +45,9 @@ class Settings:
     host: str = _opt("127.0.0.1", "address to listen on")
     port: int = _opt(8080, "port to listen on", minimum=0)
     max_connections: int = _opt(100, "WebSocket connections at once; the next gets close 1013", minimum=1)
-    ping_interval: float = _opt(30.0, "seconds between WebSocket heartbeats; a peer silent for half that is dropped",
-                                minimum=0.1)
+    ping_interval: float = _opt(
+        30.0, "seconds of silence before a client is pinged; no answer in half that and it is dropped", minimum=0.1
+    )
     replay_speed: float = _opt(1.0, "replay speed of the demo session (1 = real time)", minimum=0.001)
     replay_file: str | None = _opt(None, "tick file to replay (default: the bundled EUR/USD session)")
     replay_loop: bool = _opt(True, "start the replay again when it ends")

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -29,8 +31,8 @@ from typing import IO, Any, cast
 
 import orjson
 
-from .errors import TickFileError, ValidationError
-from .events import EVENT_TYPES, Event, dumps
+from .errors import ConfigError, TickFileError, ValidationError
+from .events import EVENT_TYPES, Event, Tick, dumps
 
 __all__ = [
     "FORMAT",
@@ -48,6 +50,8 @@ __all__ = [
 FORMAT = "rxstream.ticks"
 VERSION = 1
 _MAX_REASONS = 20
+# The keys of a quote line as orjson's own (cached) strings: lookups then match by identity.
+_TYPE, _SYMBOL, _TIME, _BID, _ASK = orjson.loads(b'{"type":0,"symbol":0,"time":0,"bid":0,"ask":0}')
 
 
 def bundled_session() -> Path:
@@ -55,13 +59,10 @@ def bundled_session() -> Path:
     return Path(str(resources.files("rxstream") / "data" / "eurusd-2020-01-01.jsonl.gz"))
 
 
-def _open_binary(path: Path, mode: str) -> IO[bytes]:
+def _open_binary(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
-        if mode == "rb":
-            return gzip.open(path, "rb")  # type: ignore[return-value]
-        raw = open(path, "wb")
-        return cast(IO[bytes], gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0))
-    return open(path, mode)
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 @dataclass
@@ -120,37 +121,67 @@ def read_events(
     stats.path = name
     builders = EVENT_TYPES
     loads = orjson.loads
+    new, fromisoformat, tick = tuple.__new__, datetime.fromisoformat, Tick
+    k_type, k_symbol, k_time, k_bid, k_ask = _TYPE, _SYMBOL, _TIME, _BID, _ASK
     try:
-        handle = _open_binary(path, "rb")
+        handle = _open_binary(path)
     except OSError as error:
         raise TickFileError(name, 0, f"cannot open: {error.strerror or error}") from None
     stats.size = path.stat().st_size
     stats._raw = getattr(handle, "fileobj", None) or handle
     with handle:
-        lineno = 0
         try:
-            lines = iter(handle)
-            first = next(lines, None)
-            lineno = 1
+            stats.header = _read_header(name, handle.readline() or None)
             stats.lines = 1
-            stats.header = _read_header(name, first)
-            for lineno, line in enumerate(lines, start=2):
+            for line in handle:  # the line number is 2 + events + skipped: counted only when needed
                 try:
                     record = loads(line)
-                    event = builders[record["type"]](record)
+                    event: Event | None = None
+                    try:  # the commonest line, a bid/ask quote, without the general validation
+                        if len(record) == 5:  # exactly these five keys, then (orjson's floats are all finite)
+                            symbol = record[k_symbol]
+                            text = record[k_time]
+                            bid = record[k_bid]
+                            ask = record[k_ask]
+                            if (record[k_type] == "tick" and type(bid) is type(ask) is float
+                                    and type(symbol) is str and symbol and text[-1] == "Z"):
+                                event = new(tick, (symbol, fromisoformat(text), bid, ask, None, None, None, None, None))
+                    except (LookupError, TypeError, ValueError):
+                        pass  # not that shape, or a bad value: the general path says what is wrong
+                    if event is None:
+                        event = builders[record["type"]](record)
                 except Exception as error:
-                    reason = _reason(line, error)
-                    if not skip_bad:
-                        raise TickFileError(name, lineno, reason) from None
-                    stats.skipped += 1
-                    if len(stats.reasons) < _MAX_REASONS:
-                        stats.reasons.append(f"{name}:{lineno}: {reason}")
+                    _bad_line(stats, skip_bad, line, error)
                     continue
                 stats.events += 1
                 yield event
-            stats.lines = lineno
+            stats.lines = 1 + stats.events + stats.skipped
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-            raise TickFileError(name, lineno + 1, f"corrupt or truncated gzip data ({error})") from None
+            _truncated(stats, skip_bad, error)
+
+
+def _bad_line(stats: ReadStats, skip_bad: bool, line: bytes, error: Exception) -> None:
+    """Raise for the bad line being read, or count it in ``stats`` with its reason."""
+    lineno = 2 + stats.events + stats.skipped
+    reason = _reason(line, error)
+    if not skip_bad:
+        raise TickFileError(stats.path, lineno, reason) from None
+    stats.skipped += 1
+    if len(stats.reasons) < _MAX_REASONS:
+        stats.reasons.append(f"{stats.path}:{lineno}: {reason}")
+
+
+def _truncated(stats: ReadStats, skip_bad: bool, error: Exception) -> None:
+    """Raise for a gzip stream that breaks off, or keep what came before it and say what was cut."""
+    lineno = 1 + stats.events + stats.skipped + (1 if stats.header else 0)
+    reason = f"corrupt or truncated gzip data ({error})"
+    if not skip_bad:
+        raise TickFileError(stats.path, lineno, reason) from None
+    stats.skipped += 1
+    stats.lines = lineno
+    stats.reasons.append(
+        f"{stats.path}:{lineno}: {reason}: kept the {lineno - 1} complete lines before it, cut the rest"
+    )
 
 
 def _read_header(name: str, line: bytes | None) -> dict[str, Any]:
@@ -201,6 +232,14 @@ def encode_header(source: str | None = None) -> bytes:
 class TickFileWriter:
     """Writes events to a tick file; use as a context manager.
 
+    With ``flush_every`` (seconds) a background thread makes everything
+    written so far readable at least that often, even while no event comes:
+    it ends the current gzip member (a ``.gz`` file is a series of complete
+    members) and hands the bytes to the operating system. A recorder killed
+    with SIGKILL then leaves a file whose events older than ``flush_every``
+    all replay (``read_events(..., skip_bad=True)`` reads up to the cut).
+    Without it the file is one gzip member, byte-identical for the same events.
+
     >>> import tempfile, pathlib
     >>> from rxstream.events import Tick
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "session.jsonl.gz"
@@ -210,20 +249,78 @@ class TickFileWriter:
     [1.12]
     """
 
-    def __init__(self, path: str | Path, *, source: str | None = None) -> None:
+    def __init__(self, path: str | Path, *, source: str | None = None, flush_every: float | None = None) -> None:
+        if flush_every is not None and not flush_every > 0:
+            raise ConfigError("flush_every", f"must be a positive number of seconds, got {flush_every!r}")
         self.path = Path(path)
         self.count = 0
-        self._handle: IO[bytes] = _open_binary(self.path, "wb")
-        self._handle.write(encode_header(source))
+        self._raw = open(self.path, "wb")
+        self._compressed = self.path.suffix == ".gz"
+        self._handle: IO[bytes] | None = None  # the open gzip member, begun at the first write after a flush
+        self._append(encode_header(source))
+        self._lock: threading.Lock | None = None
+        self._flusher: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._dirty = False
+        if flush_every is not None:
+            self._lock = threading.Lock()
+            self.flush()
+            self._flusher = threading.Thread(
+                target=self._flush_periodically, args=(flush_every,), name=f"flush {self.path.name}", daemon=True
+            )
+            self._flusher.start()
+
+    def _append(self, data: bytes) -> None:
+        handle = self._handle
+        if handle is None:
+            handle = self._handle = (
+                cast(IO[bytes], gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0))
+                if self._compressed else self._raw
+            )
+        handle.write(data)
+        self._dirty = True
 
     def write(self, event: Event) -> None:
         """Append one event."""
-        self._handle.write(encode_event(event))
+        line = encode_event(event)
+        if self._lock is None:
+            self._append(line)
+        else:
+            with self._lock:
+                self._append(line)
         self.count += 1
+
+    def flush(self) -> None:
+        """Make everything written so far readable: end the gzip member, hand the bytes to the OS."""
+        if self._lock is None:
+            self._flush()
+            return
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._compressed and self._handle is not None:
+            self._handle.close()  # writes the member's trailer; the file stays open
+            self._handle = None
+        self._raw.flush()
+        self._dirty = False
+
+    def _flush_periodically(self, interval: float) -> None:
+        while not self._closing.wait(interval):
+            with self._lock:  # type: ignore[union-attr]
+                if self._dirty and not self._raw.closed:
+                    self._flush()
 
     def close(self) -> None:
         """Flush and close the file."""
-        self._handle.close()
+        self._closing.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        if self._raw.closed:
+            return
+        if self._handle is not None:
+            self._handle.close()
+        self._raw.close()
 
     def __enter__(self) -> TickFileWriter:
         return self

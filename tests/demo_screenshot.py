@@ -2,7 +2,7 @@
 
 Runs ``rxstream demo`` as a user would (its own process, a free port), opens the
 dashboard in Debian's headless Chromium and saves the page once the demo has run
-for SECONDS (default 40: long enough for signals, trades and positions to show).
+for SECONDS (default 75: long enough for signals, trades, positions and a first one-minute bar).
 """
 
 from __future__ import annotations
@@ -44,4 +44,4 @@ def main(path: Path, seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 40.0)
+    main(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 75.0)

@@ -184,6 +184,9 @@ class ListSink:
     def unsent(self) -> int:
         return self.buffered
 
+    def ping(self) -> None:
+        self.pings = getattr(self, "pings", 0) + 1
+
     async def drain(self) -> None:
         while self.buffered > self.room:
             self._readable.clear()

@@ -113,6 +113,10 @@ def test_a_pipeline_that_emits_no_signals_cannot_be_traded(
     assert "stream 'bars_1m': emits Bar values, not signals" in capsys.readouterr().err
     assert main(["backtest", str(session_file), "--pipelines", "signals,nope", "--out", str(tmp_path)]) == 2
     assert "unknown pipeline 'nope'" in capsys.readouterr().err
+    assert main(["backtest", str(session_file), "--pipelines", ",", "--out", str(tmp_path)]) == 2
+    assert "name at least one pipeline" in capsys.readouterr().err
+    assert main(["backtest", str(session_file), "--quantity", "0", "--out", str(tmp_path)]) == 2
+    assert "quantity" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("text", "fixed", "bp"), [("2", 2.0, 0.0), ("0.2bp", 0.0, 0.2), ("0.2bp+1.5", 1.5, 0.2)])

@@ -78,6 +78,22 @@ def gateway_over(engine: Engine) -> Any:
     return lambda: with_csp(create_app(SETTINGS, backend=StaticBackend(engine.bus, engine.health, engine.scheduler)))
 
 
+def bars(symbol: str, start: datetime, count: int, price: float, seed: int) -> list[dict[str, Any]]:
+    """``count`` one-minute bars of ``symbol`` from ``start``, a random walk around ``price``."""
+    rng = random.Random(seed)
+    out = []
+    for n in range(count):
+        t0 = start + timedelta(minutes=n)
+        opening = price
+        path = [opening + rng.gauss(0, price * 4e-4) for _ in range(6)]
+        price = path[-1]
+        out.append({"type": "bar", "symbol": symbol, "start": t0.isoformat().replace("+00:00", "Z"),
+                    "end": (t0 + timedelta(minutes=1)).isoformat().replace("+00:00", "Z"),
+                    "open": round(opening, 5), "high": round(max(opening, *path), 5),
+                    "low": round(min(opening, *path), 5), "close": round(price, 5), "ticks": 6 + n % 5})
+    return out
+
+
 async def rows(page: Any, selector: str, at_least: int) -> None:
     """Wait until ``selector`` matches at least ``at_least`` elements."""
     await page.wait_for_function(
@@ -151,6 +167,16 @@ async def live_rows(s: Scene) -> None:
     await rows(page, "#trades-body tr", 8)
     assert await s.trade_ids() == sorted(s.sent)
     assert await text(page, '#positions-body tr[data-key="DU1234567:GBPUSD"] td:nth-child(3)') == "-100,000"
+
+    # the last 40 minutes' bars, as a bars_1m pipeline running that long would have published them
+    minute = datetime.now(UTC).replace(second=0, microsecond=0)
+    for n, (symbol, price) in enumerate(PRICE_OF.items()):
+        for bar in bars(symbol, minute - timedelta(minutes=40), 40, price, seed=n):
+            s.engine.bus.publish("bars_1m", bar)
+    await page.click('#prices-body tr[data-symbol="EURUSD"]')  # the chart follows the clicked row
+    await page.wait_for_function(
+        "() => { const c = document.querySelector('#candles');"
+        " return c.dataset.symbol === 'EURUSD' && Number(c.dataset.candles) >= 40; }", timeout=WAIT)
     width = await page.get_attribute('#signals-feed li[data-symbol="GBPUSD"] .bar i', "style")
     assert width and "width" in width
 
@@ -303,22 +329,6 @@ async def test_dashboard_is_live_follows_health_and_resumes_after_restart(tmp_pa
         finally:
             await site.stop()
     assert console.errors == [], console.errors
-
-
-def bars(symbol: str, start: datetime, count: int, price: float, seed: int) -> list[dict[str, Any]]:
-    """``count`` one-minute bars of ``symbol`` from ``start``, a random walk around ``price``."""
-    rng = random.Random(seed)
-    out = []
-    for n in range(count):
-        t0 = start + timedelta(minutes=n)
-        opening = price
-        path = [opening + rng.gauss(0, price * 4e-4) for _ in range(6)]
-        price = path[-1]
-        out.append({"type": "bar", "symbol": symbol, "start": t0.isoformat().replace("+00:00", "Z"),
-                    "end": (t0 + timedelta(minutes=1)).isoformat().replace("+00:00", "Z"),
-                    "open": round(opening, 5), "high": round(max(opening, *path), 5),
-                    "low": round(min(opening, *path), 5), "close": round(price, 5), "ticks": 6 + n % 5})
-    return out
 
 
 CANDLES = """() => [...document.querySelectorAll('#candles g.candle')].map((g) => {

@@ -29,7 +29,7 @@ async def test_default_settings_a_stalled_reader_closed_as_slow_resumes_recovere
     server = await start_server(aiohttp_server, bus, inbound_rate=1e4, inbound_burst=10_000)
     broadcaster = server.app[BROADCASTER]
     stalled_session, stalled = await stalled_client(server.make_url("/ws"))
-    caplog.set_level(logging.INFO, logger="rxstream.gateway.broadcaster")
+    caplog.set_level(logging.INFO, logger="rxstream.gateway.slow")
     async with stalled_session, aiohttp.ClientSession() as session:
         await stalled.send_json({"type": "subscribe", "topics": ["signals"]})
         probe = Reader(await session.ws_connect(server.make_url("/ws")))

@@ -156,7 +156,8 @@ def test_bars_close_on_a_live_loop() -> None:
 
         def received(b: Bar) -> None:
             bars.append(b)
-            done.set()
+            if sum(bar.ticks for bar in bars) == 3:  # the ticks may straddle a boundary: two bars then
+                done.set()
 
         hub: Hub[tuple[str, float]] = Hub("quotes")
         hub.pipe(rxo.ohlc(0.05, key=first, price=second)).subscribe(received, scheduler=scheduler)
@@ -167,7 +168,7 @@ def test_bars_close_on_a_live_loop() -> None:
 
     bars = asyncio.run(main())
     assert len(bars) >= 1
-    assert sum(b.ticks for b in bars) == 3  # the ticks may straddle a boundary: count what each bar holds
+    assert len(bars) in (1, 2)
     assert all(b.end - b.start == timedelta(milliseconds=50) for b in bars)
     assert bars[0].open == 1.0 and bars[-1].close == 2.0
 

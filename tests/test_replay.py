@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -192,3 +194,48 @@ def test_the_replay_scheduler_still_works_as_a_reactivex_virtual_scheduler() -> 
     clock.advance_by(timedelta(seconds=10))
     assert seen == [(n, T0 + timedelta(seconds=2 * (n + 1))) for n in range(3)]
     assert clock.now == T0 + timedelta(seconds=10)
+
+
+def backwards_file(path: Path) -> Path:
+    """Ticks at 0, 10, 5, 20, 3 s, with a bad line before the first backwards one (line 4)."""
+    lines = ['{"format":"rxstream.ticks","version":1}']
+    for number, seconds in enumerate((0, 10, None, 5, 20, 3)):
+        if seconds is None:
+            lines.append('{"type":"tick"}')
+            continue
+        tick = Tick("X", T0 + timedelta(seconds=seconds), 1.0 + number / 100, 1.1)
+        lines.append(tick.to_json().decode())
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_replay_virtual_locates_the_first_backwards_event_in_the_file(tmp_path: Path) -> None:
+    from rxstream.tickfile import ReadStats
+
+    path = backwards_file(tmp_path / "back.jsonl")
+    stats = ReadStats()
+    result = replay_virtual(read_events(path, skip_bad=True, stats=stats), {"ticks": Hub("ticks")}, ReplayScheduler(),
+                            file_stats=stats)
+    assert (result.backwards, result.first_backwards) == (2, f"{path}:5")
+    assert result.backwards_summary() == f"2 events went back in time (clamped); first at {path}:5"
+
+
+def run_replay(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rxstream.cli", "replay", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_the_replay_command_reports_backwards_timestamps_on_stderr(tmp_path: Path) -> None:
+    path = backwards_file(tmp_path / "back.jsonl")
+    done = run_replay(str(path), "--pipeline", "price_updates", "--skip-bad")
+    assert done.returncode == 0, done.stderr
+    assert f"2 events went back in time (clamped); first at {path}:5\n" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_strict_makes_a_backwards_timestamp_an_error(tmp_path: Path) -> None:
+    path = backwards_file(tmp_path / "back.jsonl")
+    done = run_replay(str(path), "--pipeline", "price_updates", "--skip-bad", "--strict")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: stream 'replay': {path}:5: time went backwards: 2020-01-01T22:00:05")
+    assert "Traceback" not in done.stderr

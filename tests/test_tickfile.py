@@ -85,6 +85,73 @@ def test_a_truncated_gzip_file_is_reported(tmp_path: Path) -> None:
         list(read_events(cut))
 
 
+def test_a_truncated_gzip_file_reads_with_skip_bad_up_to_its_last_complete_line(tmp_path: Path) -> None:
+    ticks = [Tick("EURUSD", T0 + timedelta(seconds=i), 1.1, 1.2) for i in range(5000)]
+    whole = tmp_path / "whole.jsonl.gz"
+    write_events(whole, ticks)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    stats = ReadStats()
+    kept = list(read_events(cut, skip_bad=True, stats=stats))
+    assert 0 < len(kept) < len(ticks)
+    assert kept == ticks[: len(kept)]  # every complete line before the cut, in order
+    assert stats.skipped == 1
+    line = len(kept) + 2
+    assert stats.reasons == [
+        f"{cut}:{line}: corrupt or truncated gzip data (Compressed file ended before the end-of-stream marker "
+        f"was reached): kept the {line - 1} complete lines before it, cut the rest"
+    ]
+
+
+QUOTE_LIKE = [  # the reader's fast path for quotes must accept and refuse exactly what Tick.from_dict does
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00.5Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T23:00:00+01:00","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":1,"ask":2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":"1.1","ask":1.2}',
+    '{"type":"tick","symbol":"","time":"2020-01-01T22:00:00Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":7,"time":"2020-01-01T22:00:00Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"yesterdayZ","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":20200101,"bid":1.1,"ask":1.2}',
+    '{"type":"tock","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":1.1,"ask":1.2}',
+    '{"symbol":"EURUSD","type":"tick","time":"2020-01-01T22:00:00Z","ask":1.2,"bid":1.1}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":1.1,"last":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":1.1,"rate":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":null,"ask":1.2}',
+    '["tick","EURUSD","2020-01-01T22:00:00Z",1.1,1.2]',
+    '"tick,EURUSD,2020-01-01T22:00:00Z,1.1,"',
+]
+
+
+@pytest.mark.parametrize("line", QUOTE_LIKE)
+def test_quote_lines_read_exactly_as_the_general_validation_says(tmp_path: Path, line: str) -> None:
+    import orjson
+
+    from rxstream.events import event_from_dict
+
+    path = write_lines(tmp_path / "q.jsonl", line)
+    stats = ReadStats()
+    got = list(read_events(path, skip_bad=True, stats=stats))
+    try:
+        expected = [event_from_dict(orjson.loads(line))]
+    except Exception:
+        assert got == [] and stats.skipped == 1
+        assert stats.reasons[0].startswith(f"{path}:2: ")
+    else:
+        assert got == expected and stats.skipped == 0
+        assert type(got[0].time) is datetime and got[0].time.tzinfo is UTC
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_orjson_never_yields_a_non_finite_float(number: str) -> None:
+    """The reader's quote fast path relies on this instead of checking each price."""
+    import orjson
+
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(f'{{"bid": {number}}}')
+
+
 @pytest.mark.parametrize(
     ("first", "reason"),
     [
@@ -139,3 +206,25 @@ def test_writer_counts_and_compresses(tmp_path: Path) -> None:
         writer.write(Tick("EURUSD", T0, 1.1, 1.2))
     assert writer.count == 1
     assert gzip.decompress(path.read_bytes()).splitlines()[1].startswith(b'{"type":"tick"')
+
+
+@pytest.mark.parametrize("name", ["live.jsonl", "live.jsonl.gz"])
+def test_flush_makes_everything_written_so_far_readable_while_writing(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    events = mixed_events()
+    with TickFileWriter(path, source="live") as writer:
+        writer.write(events[0])
+        writer.flush()
+        assert list(read_events(path, skip_bad=True)) == events[:1]  # the file is still open
+        for event in events[1:]:
+            writer.write(event)
+        writer.flush()
+        assert list(read_events(path)) == events
+    assert list(read_events(path)) == events  # gzip members one after another read as one stream
+
+
+def test_flush_every_must_be_positive(tmp_path: Path) -> None:
+    from rxstream.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="flush_every"):
+        TickFileWriter(tmp_path / "x.jsonl", flush_every=0)

@@ -116,12 +116,16 @@ class PaperBroker:
 
     def on_tick(self, tick: Tick) -> None:
         """Remember a two-sided quote (one-sided ones cannot fill both sides) and re-mark its symbol."""
-        if tick.bid is None or tick.ask is None:
+        bid, ask = tick.bid, tick.ask
+        if bid is None or ask is None:
             return
-        self.quotes[tick.symbol] = tick
-        position = self.positions.get(tick.symbol)
+        symbol = tick.symbol
+        self.quotes[symbol] = tick
+        position = self.positions.get(symbol)
         if position is not None:
-            self._mark(tick.symbol, position)
+            held = position.quantity
+            if held:  # (a flat position's equity is its cash: set at its last fill)
+                self._equity[symbol] = position.cash + held * (bid if held > 0 else ask)
 
     def market(self, symbol: str, side: Side, quantity: float, time: datetime) -> Fill | None:
         """Fill a market order at the quote (ask for a buy, bid for a sell); ``None`` without a quote yet."""

@@ -152,7 +152,9 @@ class _Frame:
         self.digits = max(0, 1 - math.floor(math.log10(step)))
 
     def x(self, time: datetime) -> float:
-        return round(_PAD_LEFT + (time - self.start).total_seconds() / self.seconds * (_WIDTH - _PAD_LEFT - _PAD), 1)
+        """The time's pixel column, kept inside the session (a bar's end may be after the last quote)."""
+        seconds = min(max((time - self.start).total_seconds(), 0.0), self.seconds)
+        return round(_PAD_LEFT + seconds / self.seconds * (_WIDTH - _PAD_LEFT - _PAD), 1)
 
     def y(self, value: float) -> float:
         return round(_PAD + (self.high - value) / (self.high - self.low) * (_HEIGHT - 2 * _PAD), 1)

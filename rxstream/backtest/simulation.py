@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from ..autotrade import SignalOrders
-from ..commands import _with_feeders
 from ..engine import Engine
 from ..errors import ConfigError, StreamError, TickFileError
 from ..events import Bar, Event, Fill, Signal, Tick
 from ..operators import ohlc
-from ..pipelines import load_pipelines
+from ..pipelines import load_pipelines, with_feeders
 from ..replay import ReplayScheduler, replay_virtual
 from ..tickfile import ReadStats, read_events
 from .broker import Commission, PaperBroker, Position
@@ -68,14 +67,15 @@ class _Tracker:
         self.broker.on_tick(tick)
         time = tick.time
         last = self.last_time
-        if last is not None and self.broker.open_positions and time > last:
+        in_market = self.broker.open_positions
+        if in_market and last is not None and time > last:
             self.result.time_in_market += (time - last).total_seconds()
         self.last_time = time
         end = self.minute_end
         if end is None or time >= end:
             self.minute_end = time.replace(second=0, microsecond=0) + _MINUTE
             self.record(time)
-        else:
+        elif in_market:  # flat, the equity cannot have moved since the last fill
             self.record(time, replace=True)
 
     def record(self, time: datetime, *, replace: bool = False) -> None:
@@ -124,6 +124,8 @@ def run_backtest(
         skip_bad: Skip bad lines of the tick file instead of stopping.
         progress: Wraps the events (e.g. a progress bar), given the read statistics.
     """
+    if not pipelines:
+        raise ConfigError("pipelines", "name at least one pipeline whose signals to trade, e.g. signals")
     available = {p.name: p for p in load_pipelines(pipelines_dir)}
     for name in pipelines:
         if name not in available:
@@ -135,7 +137,7 @@ def run_backtest(
     if first is None:
         raise TickFileError(str(path), stats.lines, "no events to replay")
     scheduler = ReplayScheduler(first.time)
-    needed = {p.name: p for name in pipelines for p in _with_feeders(available, name)}
+    needed = {p.name: p for name in pipelines for p in with_feeders(available, name)}
     engine = Engine(pipelines=list(needed.values()), scheduler=scheduler,
                     settings=settings or {}, publish=False)
     result = BacktestResult(Path(path).name, list(pipelines), float(quantity), commission or Commission(), flatten)

@@ -39,6 +39,7 @@ from ..settings import Settings
 from ..shutdown import quiet_cancelled_connect
 from .auth import OriginPolicy, TokenAuth, load_secret, security_headers
 from .broadcaster import Broadcaster
+from .heartbeat import Heartbeat
 from .metrics import CONTENT_TYPE, GatewayMetrics
 from .protocol import Connection, ConnectionState, Limits
 from .sink import WebSocketSink
@@ -99,7 +100,12 @@ async def _broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
     if broadcaster.scheduler is None:
         broadcaster.scheduler = backend.scheduler or AsyncIOScheduler(asyncio.get_running_loop())
     broadcaster.start()
+    metrics = app[METRICS]
+    heartbeat = Heartbeat(app[SETTINGS].ping_interval, lambda: broadcaster.channels.values(),
+                          on_drop=lambda _channel: metrics.disconnects_total.labels("heartbeat").inc())
+    heartbeat.start(asyncio.get_running_loop())
     yield
+    heartbeat.stop()
     await broadcaster.stop()
 
 
@@ -127,7 +133,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         metrics.rejected_total.labels("origin").inc()
         raise web.HTTPForbidden(text=f"origin {origin!r} is not allowed to connect")
     ws = web.WebSocketResponse(
-        heartbeat=settings.ping_interval,
+        heartbeat=None,  # one Heartbeat for every connection instead of a timer each
+        autoping=False,  # pings are answered below; pongs are signs of life for the Heartbeat
         max_msg_size=settings.max_frame_size * 4,
         compress=False,  # one shared serialization per message; per-client deflate would undo it
         timeout=settings.close_timeout,
@@ -162,6 +169,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         refused.finish()
         return ws
     channel = broadcaster.connect(connection, sink)
+    channel.heard = loop.time()
     expiry: asyncio.TimerHandle | None = None
 
     def check_expiry() -> None:
@@ -176,7 +184,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         expiry = loop.call_later(max(0.0, connection.grant.expires_at - time.time()), check_expiry)
     try:
         async for msg in ws:
-            if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            channel.heard = loop.time()
+            if msg.type is WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
                 metrics.inbound_messages.inc()
                 broadcaster.execute(channel, connection.receive(msg.data, loop.time()))
                 if connection.state is not ConnectionState.OPEN:

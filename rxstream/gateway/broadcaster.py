@@ -13,10 +13,9 @@
   synchronously while the client's transport keeps up: no task per client.
 * **State** topics are conflated per key for a client that is behind: it gets the latest value
   per key, never a backlog.
-* **Lossless** topics are never dropped silently: a client is closed as slow
-  (:attr:`~CloseCode.SLOW_CONSUMER`, 4008) once it is ``slow_after`` messages behind on a
-  topic — the smaller of ``queue_limit`` and half the topic's history — so the point it
-  resumes from is still in the history, with half of it left to reconnect in.
+* **Lossless** topics are never dropped silently: a client too far behind is closed as slow
+  (:attr:`~CloseCode.SLOW_CONSUMER`, 4008) while the point it resumes from is still in the
+  history (the rule and the close: :mod:`rxstream.gateway.slow`).
 * ``max_rate`` holds back a state key's update until ``1/max_rate`` s after the last one
   sent, then sends the latest, on the given reactivex scheduler (virtual time in tests).
 
@@ -43,6 +42,7 @@ from .protocol import (
     Close,
     CloseCode,
     Connection,
+    ConnectionState,
     Event,
     Limits,
     Send,
@@ -51,6 +51,7 @@ from .protocol import (
     encode,
 )
 from .resume import start
+from .slow import SlowConsumers
 from .subscription import RateGate, Subscription
 
 __all__ = ["Broadcaster", "Channel", "Entry", "Sink"]
@@ -80,6 +81,7 @@ class Broadcaster:
         self.close_timeout = close_timeout
         self.channels: dict[str, Channel] = {}
         self.logs = TopicLogs(bus, self.limits.max_batch, self.metrics.conflated)
+        self.slow = SlowConsumers(bus, self.logs, self.limits, self.metrics, self._leave)
         self._readers: dict[str, dict[Channel, Subscription]] = {}
         self._others: dict[str, dict[Channel, Subscription]] = {}
         self._dirty: set[Channel] = set()
@@ -180,6 +182,12 @@ class Broadcaster:
         self._materialize(channel)
         channel.queue(Entry(message, None, 0, time.monotonic()), force=True)
 
+    def _leave(self, channel: Channel, message: dict[str, Any]) -> None:
+        """A slow consumer leaves: no more data for it; ``message`` (its error) is counted."""
+        for topic in list(channel.subscriptions):
+            self._drop(channel, topic, keep_queued=True)
+        self._count_error(message)
+
     def _drop(self, channel: Channel, topic: str, *, keep_queued: bool = False) -> None:
         sub = channel.subscriptions.pop(topic, None)
         if sub is None:
@@ -191,10 +199,6 @@ class Broadcaster:
                 subs.pop(channel, None)
         if not keep_queued:
             channel.discard(topic)
-
-    def slow_after(self, topic: str) -> int:
-        """Messages a client may fall behind on lossless ``topic`` before it is closed as slow."""
-        return max(1, min(self.limits.queue_limit, self.bus.topics[topic].history // 2))
 
     def _subscribe(self, channel: Channel, action: Subscribe) -> None:
         for topic in action.topics:
@@ -262,13 +266,13 @@ class Broadcaster:
                 channel.queue_latest(key, entry)
                 dirty.add(channel)
             return
-        limit = self.slow_after(message.topic)
+        limit = self.slow.after(message.topic)
         for channel, sub in list(subs.items()):
             if not sub.wants(symbol):
                 continue
             channel.refresh_delivered()
             if message.seq - sub.delivered > limit or not channel.queue(entry):
-                self._close_slow(channel, sub)
+                self.slow.close(channel, sub)
             else:
                 dirty.add(channel)
 
@@ -289,23 +293,24 @@ class Broadcaster:
         self._dirty_topics.clear()
         cache: ReadCache = {}
         frames: dict[int, bytes] = {}
+        closed = ConnectionState.CLOSED
         for channel in dirty:
-            if channel.finished:
+            if channel.connection.state is closed:
                 continue
             if channel.blocked:
-                self._check_slow(channel)
+                self.slow.check(channel)
                 continue
             entries = channel.outbox.take() if channel.outbox is not None else []
             for sub in channel.subscriptions.values():
                 if sub.reader:
                     entries.extend(self._read(channel, sub, cache))
-            if channel.finished or channel.blocked:
+            if channel.blocked or channel.connection.state is closed:
                 continue
             channel.write(entries, frames)
             if channel.connection.closing is not None:
                 channel.close_when_sent()
             elif channel.blocked:
-                self._check_slow(channel)
+                self.slow.check(channel)
 
     def _materialize(self, channel: Channel) -> None:
         """Move what a client's readers are due from the logs into its outbox (before a control message)."""
@@ -317,35 +322,9 @@ class Broadcaster:
     def _read(self, channel: Channel, sub: Subscription, cache: ReadCache | None) -> list[Entry]:
         entries = self.logs.read(sub, cache)
         if entries is None:  # a lossless reader fell off the log
-            self._close_slow(channel, sub)
+            self.slow.close(channel, sub)
             return []
         return entries
-
-    def _check_slow(self, channel: Channel) -> None:
-        channel.refresh_delivered()
-        for sub in list(channel.subscriptions.values()):
-            if sub.policy == "lossless" and sub.reader:
-                last = self.logs[sub.topic].last_seq
-                if last - sub.delivered > self.slow_after(sub.topic):
-                    self._close_slow(channel, sub)
-                    return
-
-    def _close_slow(self, channel: Channel, sub: Subscription) -> None:
-        backlog = self.logs[sub.topic].last_seq - sub.delivered
-        events = channel.connection.slow_consumer(sub.topic, backlog)
-        if not events:
-            return
-        log.info("connection %s closed as slow on %s: %d messages behind, resumes after seq %d",
-                 channel.id, sub.topic, backlog, sub.delivered)
-        self.metrics.disconnects_total.labels("slow_consumer").inc()
-        for s in channel.subscriptions.values():
-            if s.reader and s.policy == "lossless":
-                self.metrics.discarded[s.topic] += max(0, self.logs[s.topic].last_seq - s.position)
-        for topic in list(channel.subscriptions):
-            self._drop(channel, topic, keep_queued=True)
-        error = next(e.message for e in events if isinstance(e, Send))
-        self._count_error(error)
-        channel.close_now(encode(error))
 
     # --- introspection ----------------------------------------------------------------------
 

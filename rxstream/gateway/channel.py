@@ -44,6 +44,9 @@ class Sink(Protocol):
     def unsent(self) -> int:
         """Bytes written but still in the transport's buffer (not yet handed to the operating system)."""
 
+    def ping(self) -> None:
+        """Send a WebSocket ping frame now (the peer answers with a pong)."""
+
     async def drain(self) -> None:
         """Until the transport is below its low-water mark."""
 
@@ -70,6 +73,7 @@ class Channel:
         "close_timeout",
         "connection",
         "frames_sent",
+        "heard",
         "id",
         "max_batch",
         "messages_sent",
@@ -77,6 +81,7 @@ class Channel:
         "on_finished",
         "on_writable",
         "outbox",
+        "pinged",
         "queue_limit",
         "sink",
         "subscriptions",
@@ -100,6 +105,10 @@ class Channel:
         self.blocked = False
         self.messages_sent = 0
         self.frames_sent = 0
+        self.heard = 0.0
+        """When the peer last sent anything (a frame or a pong), on the loop's clock."""
+        self.pinged: float | None = None
+        """When an unanswered ping was sent."""
         self._written = 0
         self._inflight: deque[tuple[int, str, int]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -150,30 +159,38 @@ class Channel:
     def write(self, entries: list[Entry], frames: dict[int, bytes] | None = None) -> None:
         """Send ``entries`` in frames of at most ``max_batch`` messages; ``frames`` caches the array
         frame built for an entry (by ``id`` of its payload) so clients reading the same log share it."""
-        if not entries or self.finished:
+        if not entries or self.connection.state is ConnectionState.CLOSED:
             return
-        metrics, max_batch = self.metrics, self.max_batch
+        metrics, max_batch, write = self.metrics, self.max_batch, self.sink.write
+        sent, nbytes = metrics.messages_sent, metrics.bytes_sent
+        now = time.monotonic()
         start, total = 0, len(entries)
+        lossless: list[tuple[int, str, int]] = []
         try:
             while start < total:
-                end, count = start + 1, entries[start].messages
+                first = entries[start]
+                end, count = start + 1, first.messages
                 while end < total and count + entries[end].messages <= max_batch:
                     count += entries[end].messages
                     end += 1
-                first = entries[start]
                 if end == start + 1:
-                    frame = first.payload if first.messages == 1 else self._array(first.payload, frames)
+                    frame = first.payload if count == 1 else self._array(first.payload, frames)
+                    chunk: list[Entry] | tuple[Entry] = (first,)
                 else:
-                    frame = b"[" + b",".join([e.payload for e in entries[start:end]]) + b"]"
-                writable = self.sink.write(frame)
+                    chunk = entries[start:end]
+                    frame = b"[" + b",".join([e.payload for e in chunk]) + b"]"
+                writable = write(frame)
                 self._written += len(frame) + 2
-                for e in entries[start:end]:
-                    if e.topic is not None:
-                        metrics.messages_sent[e.topic] += e.messages
-                        metrics.bytes_sent[e.topic] += len(e.payload)
-                        self._sent(e)
+                for e in chunk:
+                    topic = e.topic
+                    if topic is not None:
+                        sent[topic] += e.messages
+                        nbytes[topic] += len(e.payload)
+                        sub = self.subscriptions.get(topic)
+                        if sub is not None and sub.policy == "lossless":
+                            lossless.append((self._written, topic, e.seq))
                 metrics.frames_sent += 1
-                metrics.latency.observe(time.monotonic() - first.enqueued, count)
+                metrics.latency.observe(now - first.enqueued, count)
                 self.messages_sent += count
                 self.frames_sent += 1
                 start = end
@@ -182,6 +199,9 @@ class Channel:
         except _LOST as exc:
             log.debug("channel %s: write failed: %s", self.id, exc)
             self.finish()
+            return
+        if lossless:
+            self._track(lossless)
 
     @staticmethod
     def _array(payload: bytes, frames: dict[int, bytes] | None) -> bytes:
@@ -192,14 +212,22 @@ class Channel:
             frame = frames[id(payload)] = b"[" + payload + b"]"
         return frame
 
-    def _sent(self, entry: Entry) -> None:
-        assert entry.topic is not None
-        sub = self.subscriptions.get(entry.topic)
-        if sub is None or sub.policy != "lossless":
-            return
+    def _track(self, written: list[tuple[int, str, int]]) -> None:
+        """Remember where each lossless entry ended in the byte stream, to know when it left the transport."""
         if self._inflight is None:
+            try:
+                handed_on = self.sink.unsent() == 0
+            except _LOST:
+                return
+            if handed_on:  # the usual case: the transport took everything at once
+                subs = self.subscriptions
+                for _, topic, seq in written:
+                    sub = subs.get(topic)
+                    if sub is not None and seq > sub.delivered:
+                        sub.delivered = seq
+                return
             self._inflight = deque()
-        self._inflight.append((self._written, entry.topic, entry.seq))
+        self._inflight.extend(written)
 
     def refresh_delivered(self) -> None:
         """Move each lossless subscription's ``delivered`` past what the transport has handed on."""
@@ -234,6 +262,14 @@ class Channel:
             self.on_writable(self)
 
         self._task = asyncio.get_running_loop().create_task(drain(), name=f"ws-drain-{self.id}")
+
+    def ping(self, now: float) -> None:
+        """Ping the peer (the heartbeat found it silent)."""
+        self.pinged = now
+        try:
+            self.sink.ping()
+        except _LOST:
+            self.finish()
 
     # --- closing ------------------------------------------------------------------------
 

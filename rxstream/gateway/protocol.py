@@ -68,6 +68,8 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 
+_NONE: frozenset[str] = frozenset()
+
 
 class ConnectionState(enum.Enum):
     """Where a connection is in its life."""
@@ -180,7 +182,7 @@ class Connection:
         self.state = ConnectionState.OPEN
         self.closing: Close | None = None
         """The close decided, once the state is ``CLOSING``."""
-        self.subscriptions: set[str] = set()
+        self.subscriptions: frozenset[str] = _NONE  # replaced, never mutated: an idle client shares the empty one
         self._tokens = float(self.limits.inbound_burst)
         self._last = now
         self.received = 0
@@ -248,7 +250,7 @@ class Connection:
         if self.state is not ConnectionState.OPEN:
             return []
         self.state = ConnectionState.CLOSING
-        self.subscriptions.clear()
+        self.subscriptions = _NONE
         reason = message["message"] if message else code.name.lower()
         self.closing = Close(int(code), reason[:120])
         events: list[Event] = [Send(message)] if message else []
@@ -258,7 +260,7 @@ class Connection:
     def finish(self) -> None:
         """The socket is gone (closed by either side): the connection is over."""
         self.state = ConnectionState.CLOSED
-        self.subscriptions.clear()
+        self.subscriptions = _NONE
 
     # --- incoming -------------------------------------------------------------------
 
@@ -372,7 +374,7 @@ class Connection:
         rewind = req.rewind(msg)
         known, events = self._check_topics(topics, rid)
         if known:
-            self.subscriptions.update(known)
+            self.subscriptions = self.subscriptions.union(known)
             events.append(Subscribe(
                 tuple(known), frozenset(symbols) if symbols is not None else None, max_rate, epoch,
                 {t: s for t, s in since.items() if t in known}, rid, rewind,
@@ -383,7 +385,7 @@ class Connection:
         topics = req.string_list(msg, "topics", self.limits.max_topics, required=True) or []
         known, events = self._check_topics(topics, rid)
         if known:
-            self.subscriptions.difference_update(known)
+            self.subscriptions = self.subscriptions.difference(known)
             events.append(Unsubscribe(tuple(known)))
             reply: dict[str, Any] = {"type": "unsubscribed", "topics": known}
             if rid is not None:
@@ -405,7 +407,7 @@ class Connection:
         events: list[Event] = []
         revoked = tuple(t for t in self.subscriptions if not grant.allows(t))
         if revoked:
-            self.subscriptions.difference_update(revoked)
+            self.subscriptions = self.subscriptions.difference(revoked)
             events.append(Unsubscribe(revoked))
         reply: dict[str, Any] = {"type": "authenticated", "expires_at": grant.expires_at}
         if revoked:

@@ -14,6 +14,7 @@ _HEADER1 = struct.Struct("!BB").pack
 _HEADER2 = struct.Struct("!BBH").pack
 _HEADER8 = struct.Struct("!BBQ").pack
 _TEXT = 0x81  # FIN + text opcode
+_PING = b"\x89\x00"  # FIN + ping opcode, no payload
 
 
 class WebSocketSink:
@@ -44,6 +45,12 @@ class WebSocketSink:
         else:
             transport.write(header + frame)
         return not self._protocol.writing_paused
+
+    def ping(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._ws.closed:
+            raise ConnectionResetError("the connection is closing")
+        transport.write(_PING)
 
     def unsent(self) -> int:
         transport = self._transport

@@ -17,7 +17,21 @@ True
 
 from __future__ import annotations
 
+import asyncio
+
 from ..errors import BrokerLibraryMissing
+
+
+def _give_eventkit_a_loop() -> None:
+    """``eventkit`` (under both libraries) reads the current event loop when it is imported, which raises
+    once ``asyncio.run()`` has ended in this thread; give it a loop of its own then, as a fresh thread has."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+_give_eventkit_a_loop()
 
 try:
     import ib_insync as _library

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import RxstreamError
 from ..events import Event
-from ..shutdown import stop_on_signals
+from ..shutdown import quiet_cancelled_connect, stop_on_signals
 from .config import IBKRConfig, parse_address
 
 __all__ = ["record", "register"]
@@ -61,7 +61,7 @@ async def record(
 
     feed = IBKRFeed(config)
     engine = Engine(pipelines=[], feeds=[feed])
-    with TickFileWriter(path, source=f"ibkr {config.address}") as writer:
+    with TickFileWriter(path, source=f"ibkr {config.address}", flush_every=1.0) as writer:  # survives SIGKILL
 
         def write(event: Event) -> None:
             if count is not None and writer.count >= count:
@@ -97,7 +97,8 @@ def _run(args: argparse.Namespace) -> int:
         return await record(config, args.out, stop=stop, count=args.count)
 
     try:
-        written = asyncio.run(main())
+        with quiet_cancelled_connect():  # a connect cut short by the stop signal is the stop, not an error
+            written = asyncio.run(main())
     except (RxstreamError, OSError) as error:
         print(f"rxstream record: {error}", file=sys.stderr)
         return 2

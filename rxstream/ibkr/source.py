@@ -91,6 +91,33 @@ def _drop(_: object) -> None:
     pass
 
 
+class _Background:
+    """Tasks the feed starts and forgets (recovering fills, async order-filled callbacks): logged, never lost."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, loop: asyncio.AbstractEventLoop, awaitable: Awaitable[Any]) -> None:
+        task = loop.create_task(self._guard(awaitable))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def cancel(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _guard(self, awaitable: Awaitable[Any]) -> None:
+        try:
+            await awaitable
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning("IBKR %s: %s", self._address, exc)
+        except Exception:  # logged; the feed carries on
+            log.exception("IBKR %s: background task failed", self._address)
+
+
 class IBKRFeed:
     """Feeds an engine from TWS / IB Gateway through ib_insync or ib_async.
 
@@ -124,7 +151,7 @@ class IBKRFeed:
         self.orders = MarketOrders(self.ib, self._contracts.get, self.config)
         self._run: _Running | None = None
         self._stopped = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = _Background(self.config.address)
         self._callbacks: list[OrderFilledCallback] = []
         self._conditions = Conditions()
 
@@ -208,10 +235,7 @@ class IBKRFeed:
         run = self._run
         if run is None or self._stopped:
             return
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._background.cancel()
         run.gate.flush()
         ib = self.ib
         ib.pendingTickersEvent -= self._on_tickers
@@ -307,7 +331,7 @@ class IBKRFeed:
         elif reaction.health_changed:
             log.warning("IBKR %s: %d %s", self.config.address, code, message)
         if reaction.recover_fills:
-            self._spawn(self.recover_fills())
+            self._background.spawn(run.loop, self.recover_fills())
         if reaction.health_changed:
             self._changed()
 
@@ -327,21 +351,7 @@ class IBKRFeed:
             try:
                 result = callback(fill)
                 if inspect.isawaitable(result):
-                    self._spawn(result)
+                    self._background.spawn(run.loop, result)
             except Exception:  # one failing callback must not stop the others
                 log.exception("IBKR: order-filled callback %r failed", callback)
         self._conditions.notify()
-
-    def _spawn(self, awaitable: Awaitable[Any]) -> None:
-        assert self._run is not None
-        task = self._run.loop.create_task(self._guard(awaitable))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _guard(self, awaitable: Awaitable[Any]) -> None:
-        try:
-            await awaitable
-        except (TimeoutError, ConnectionError) as exc:
-            log.warning("IBKR %s: %s", self.config.address, exc)
-        except Exception:  # logged; the feed carries on
-            log.exception("IBKR %s: background task failed", self.config.address)

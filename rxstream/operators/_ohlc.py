@@ -32,14 +32,6 @@ class _Building:
         self.open = self.high = self.low = self.close = price
         self.ticks = 1
 
-    def add(self, price: float) -> None:
-        if price > self.high:
-            self.high = price
-        elif price < self.low:
-            self.low = price
-        self.close = price
-        self.ticks += 1
-
 
 def window_start(now: datetime, step: timedelta) -> datetime:
     """The start of the ``step``-long window holding ``now``, counted from the Unix epoch."""
@@ -122,9 +114,9 @@ def ohlc(
                 if p is None:
                     return
                 now = clock.now
-                if end is not None and now >= end:  # the timer is late (live loop): close first
-                    close_window()
-                if end is None:
+                if end is None or now >= end:
+                    if end is not None:  # the timer is late (live loop): close first
+                        close_window()
                     start = window_start(now, step)
                     end = start + step
                     timer = clock.schedule_absolute(end, on_timer)
@@ -132,8 +124,13 @@ def ohlc(
                 bar = bars.get(k)
                 if bar is None:
                     bars[k] = _Building(p)
-                else:
-                    bar.add(p)
+                else:  # _Building.add, inlined: this runs for every tick
+                    if p > bar.high:
+                        bar.high = p
+                    elif p < bar.low:
+                        bar.low = p
+                    bar.close = p
+                    bar.ticks += 1
 
             def error(exc: Exception) -> None:
                 close_window()

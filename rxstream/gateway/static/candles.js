@@ -5,7 +5,8 @@
 import { $, el, setEmpty, svg } from "./dom.js";
 import { decimalsFor, fmt, hm } from "./format.js";
 
-const VISIBLE = 60;        // candles drawn
+const VISIBLE = 60;        // candles drawn at most
+const SLOTS = 24;          // room for at least this many, so a few candles are not drawn huge
 const KEEP = 500;          // bars held per symbol
 const W = 640;
 const H = 260;
@@ -91,7 +92,7 @@ export class CandlesView {
     const plotW = W - PAD.left - PAD.right;
     const plotH = H - PAD.top - PAD.bottom;
     const y = (v) => PAD.top + ((hi - v) / (hi - lo)) * plotH;
-    const slot = plotW / VISIBLE;
+    const slot = plotW / Math.max(SLOTS, bars.length);
     const x0 = PAD.left + plotW - slot * bars.length; // right-aligned: the newest bar at the right edge
     const d = decimalsFor(hi);
     const nodes = [];
