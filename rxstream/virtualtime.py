@@ -38,23 +38,21 @@ NEVER = datetime.max.replace(tzinfo=UTC)
 """``next_due`` when no timer is pending."""
 
 
-class _Timer(abc.DisposableBase):
-    """A scheduled action (lighter than reactivex's ``ScheduledItem``: no lock, no per-run allocation)."""
+class _Timer(list[Any], abc.DisposableBase):
+    """A scheduled action and its own heap entry: ``[due, arrival, action, state, result]``.
 
-    __slots__ = ("action", "cancelled", "result", "scheduler", "state")
+    Lists compare item by item in C, so the heap orders timers by due time,
+    then arrival (unique: the rest is never compared); built in C, no ``__init__``.
+    Cancelling clears the action.
+    """
 
-    def __init__(self, scheduler: ReplayScheduler, state: Any, action: abc.ScheduledAction[Any]) -> None:
-        self.scheduler = scheduler
-        self.state = state
-        self.action = action
-        self.cancelled = False
-        self.result: Any = None
+    __slots__ = ()
 
     def dispose(self) -> None:
         """Cancel the action (and dispose what it returned, if it ran)."""
-        self.cancelled = True
-        if isinstance(self.result, abc.DisposableBase):
-            self.result.dispose()
+        self[2] = None
+        if isinstance(self[4], abc.DisposableBase):
+            self[4].dispose()
 
 
 class ReplayScheduler(PeriodicScheduler):
@@ -78,7 +76,7 @@ class ReplayScheduler(PeriodicScheduler):
         super().__init__()
         self.now = initial_clock or EPOCH
         self.next_due = NEVER
-        self._timers: list[tuple[datetime, int, _Timer]] = []
+        self._timers: list[_Timer] = []
         self._arrivals = 0
 
     def __repr__(self) -> str:
@@ -100,9 +98,9 @@ class ReplayScheduler(PeriodicScheduler):
         self, duetime: typing.AbsoluteTime, action: abc.ScheduledAction[Any], state: Any = None
     ) -> abc.DisposableBase:
         """Run ``action`` when the clock reaches ``duetime``; dispose the result to cancel."""
-        timer = _Timer(self, state, action)
         when = duetime if type(duetime) is datetime else self.to_datetime(duetime)
-        heapq.heappush(self._timers, (when, self._arrivals, timer))
+        timer = _Timer((when, self._arrivals, action, state, None))
+        heapq.heappush(self._timers, timer)
         self._arrivals += 1
         if when < self.next_due:
             self.next_due = when
@@ -115,26 +113,23 @@ class ReplayScheduler(PeriodicScheduler):
 
         The clock never goes back: an earlier ``time`` runs nothing and leaves it where it is.
         """
-        if time >= self.next_due:
-            self._run_due(time)
+        if time >= self.next_due:  # run the timers due by then in due order (and those they schedule)
+            timers = self._timers
+            pop = heapq.heappop
+            while timers and timers[0][0] <= time:
+                timer = pop(timers)
+                due, _, action, state, _ = timer
+                if due > self.now:
+                    self.now = due
+                if action is not None:
+                    timer[4] = action(self, state)
+            if timers:
+                self.next_due = timers[0][0]
+            else:
+                self.next_due = NEVER
+                self._arrivals = 0
         if time > self.now:
             self.now = time
-
-    def _run_due(self, time: datetime) -> None:
-        """Run the timers due by ``time`` in due order (and those they schedule that are due too)."""
-        timers = self._timers
-        pop = heapq.heappop
-        while timers and timers[0][0] <= time:
-            due, _, timer = pop(timers)
-            if due > self.now:
-                self.now = due
-            if not timer.cancelled:
-                timer.result = timer.action(self, timer.state)
-        if timers:
-            self.next_due = timers[0][0]
-        else:
-            self.next_due = NEVER
-            self._arrivals = 0
 
     def advance_to(self, time: typing.AbsoluteTime) -> None:
         """Like reactivex's ``VirtualTimeScheduler.advance_to``: run what is due, then set the clock."""
@@ -147,4 +142,4 @@ class ReplayScheduler(PeriodicScheduler):
     def run_all(self) -> None:
         """Run every pending timer (and those they schedule), moving the clock to each."""
         while self._timers:
-            self._run_due(self._timers[0][0])
+            self.advance_clock(self._timers[0][0])

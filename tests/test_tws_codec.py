@@ -186,7 +186,7 @@ class _Recorder:
     class ib:
         TimezoneTWS = ""
 
-    defaultTimezone = UTC  # ib_async's decoder reads it
+    defaultTimezone = UTC  # ib_async converts execution times to it
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rxstream.events import Tick
-from rxstream.ibkr.api import IB, Contract, Forex, Future, LimitOrder, MarketOrder, Stock
+from rxstream.ibkr.api import IB, Forex, Future, LimitOrder, MarketOrder, Stock
 from rxstream.testing import DEFAULT_ACCOUNT, SimPosition, TwsSimulator
 
 T0 = datetime(2020, 1, 1, 22, tzinfo=UTC)
@@ -51,10 +51,10 @@ async def connect() -> AsyncIterator[Callable[..., Any]]:
         await close(ib)
 
 
-async def qualified(ib: IB, contract: Contract) -> Contract:
-    """``contract`` qualified (ib_async requests market data only for a contract with a conId)."""
-    await ib.qualifyContractsAsync(contract)
-    return contract
+async def qualified(ib: IB, contract: Any) -> Any:
+    """``contract`` with its conId filled in (ib_async requests market data only for such contracts)."""
+    (done,) = await ib.qualifyContractsAsync(contract)
+    return done
 
 
 def next_event(event: Any, predicate: Callable[..., bool] = lambda *a: True) -> asyncio.Future[Any]:
@@ -86,8 +86,8 @@ async def test_connect_syncs_without_waiting_on_any_request(sim: TwsSimulator, c
 async def test_qualify_contracts(sim: TwsSimulator, connect: Any) -> None:
     ib = await connect(sim.port)
     fx, stock, unknown = Forex("EURUSD"), Stock("AAPL", "SMART", "USD"), Future("ES", "202003", "CME")
-    found = await ib.qualifyContractsAsync(fx, stock, unknown)
-    assert [c for c in found if c is not None] == [fx, stock]  # ib_async answers None for the unknown one
+    qualified = await ib.qualifyContractsAsync(fx, stock, unknown)
+    assert [c for c in qualified if c is not None] == [fx, stock]  # ib_async keeps a None for the unknown one
     assert (fx.conId, fx.localSymbol, stock.conId, stock.exchange) == (12087792, "EUR.USD", 265598, "SMART")
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, MutableMapping
 from typing import Any
 
 from reactivex.abc import SchedulerBase
@@ -241,40 +241,12 @@ class Broadcaster:
             self._dirty_topics.add(topic)
         others = self._others.get(topic)
         if others:
-            self._feed(message, now, others)
+            scheduler = self.scheduler
+            assert scheduler is not None, "the broadcaster is given a scheduler before messages flow"
+            _feed(message, now, others, topic_log.policy, scheduler, self.metrics.conflated, self.slow, self._dirty)
         if not self._flush_pending:
             self._flush_pending = True
             asyncio.get_running_loop().call_soon(self.flush)
-
-    def _feed(self, message: Message, now: float, subs: dict[Channel, Subscription]) -> None:
-        """Queue ``message`` for each filtered or rate-limited subscription that wants it."""
-        entry = Entry(message.payload, message.topic, message.seq, now)
-        symbol, dirty = message.symbol, self._dirty
-        if self.logs[message.topic].policy == "state":
-            key = (message.topic, message.key)
-            scheduler = self.scheduler
-            assert scheduler is not None, "the broadcaster is given a scheduler before messages flow"
-            for channel, sub in list(subs.items()):
-                if not sub.wants(symbol):
-                    continue
-                gate = sub.gate
-                if gate is not None:
-                    if gate.holds(key):
-                        self.metrics.conflated[message.topic] += 1
-                    if not gate.admit(key, entry, scheduler):
-                        continue
-                channel.queue_latest(key, entry)
-                dirty.add(channel)
-            return
-        limit = self.slow.after(message.topic)
-        for channel, sub in list(subs.items()):
-            if not sub.wants(symbol):
-                continue
-            channel.refresh_delivered()
-            if message.seq - sub.delivered > limit or not channel.queue(entry):
-                self.slow.close(channel, sub)
-            else:
-                dirty.add(channel)
 
     def _mark(self, channel: Channel) -> None:
         self._dirty.add(channel)
@@ -339,3 +311,33 @@ class Broadcaster:
             "max_queue_depth": max(depths, default=0),
             "subscribers": {t: len(self._readers.get(t, ())) + len(self._others.get(t, ())) for t in topics},
         }
+
+
+def _feed(message: Message, now: float, subs: dict[Channel, Subscription], policy: str, scheduler: SchedulerBase,
+          conflated: MutableMapping[str, int], slow: SlowConsumers, dirty: set[Channel]) -> None:
+    """Queue ``message`` for each filtered or rate-limited subscription that wants it (``dirty``: to flush)."""
+    entry = Entry(message.payload, message.topic, message.seq, now)
+    symbol = message.symbol
+    if policy == "state":
+        key = (message.topic, message.key)
+        for channel, sub in list(subs.items()):
+            if not sub.wants(symbol):
+                continue
+            gate = sub.gate
+            if gate is not None:
+                if gate.holds(key):
+                    conflated[message.topic] = conflated.get(message.topic, 0) + 1
+                if not gate.admit(key, entry, scheduler):
+                    continue
+            channel.queue_latest(key, entry)
+            dirty.add(channel)
+        return
+    limit = slow.after(message.topic)
+    for channel, sub in list(subs.items()):
+        if not sub.wants(symbol):
+            continue
+        channel.refresh_delivered()
+        if message.seq - sub.delivered > limit or not channel.queue(entry):
+            slow.close(channel, sub)
+        else:
+            dirty.add(channel)
