@@ -123,7 +123,7 @@ def replay_virtual(
     if first is not None:
         clock = stats.first_time = first.time
         count = 0
-        for event in itertools.chain((first,), iterator):
+        for count, event in enumerate(itertools.chain((first,), iterator), 1):
             time = event.time
             if time >= clock:
                 if time >= scheduler.next_due:
@@ -132,7 +132,7 @@ def replay_virtual(
                     scheduler.now = time
                 clock = time
             else:
-                where = file_stats.position if file_stats is not None else f"event {count + stats.dropped + 1}"
+                where = file_stats.position if file_stats is not None else f"event {count}"
                 stats.backwards += 1
                 if stats.first_backwards is None:
                     stats.first_backwards = where
@@ -143,7 +143,6 @@ def replay_virtual(
                     raise StreamError(
                         "replay", f"{where}: time went backwards: {time.isoformat()} after {clock.isoformat()}"
                     )
-            count += 1
             hub = hubs.get(event.kind)
             if hub is not None:  # Hub.on_next, inlined: one call per event fewer
                 for observer in hub.observers:
@@ -151,7 +150,7 @@ def replay_virtual(
                         observer.on_next(event)
                     except Exception as error:
                         hub.fail(observer, error)
-        stats.events = count
+        stats.events = count - stats.dropped
         stats.last_time = clock
     if complete:
         for hub in sources.values():
