@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from typing import Any
 
@@ -117,12 +115,10 @@ def _ingest(args: argparse.Namespace) -> int:
 
 async def _run_ingest(settings: Settings) -> int:
     from .scaleout import Ingest
+    from .shutdown import stop_on_signals
 
-    stop = asyncio.Event()
+    stop = stop_on_signals()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     async with Ingest(settings, stop=stop) as ingest:
         if ingest.backend is None:  # a standby stopped before it took over
             return 0

@@ -23,6 +23,7 @@ from reactivex.abc import SchedulerBase
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .bus import Bus
+from .engine import HEALTH_TOPIC
 from .errors import ConfigError, LeaseHeld
 from .health import HealthMonitor
 from .settings import Settings
@@ -170,7 +171,7 @@ class GatewayBackend:
 
         self._scheduler = AsyncIOScheduler(asyncio.get_running_loop())
         self._health = LagHealth(
-            self._scheduler, lags={BUS_STREAM: self.reader.lag},
+            self._scheduler, lags={BUS_STREAM: self.reader.lag}, published=self._published_health,
             error_threshold=self._settings.error_threshold, stale_after=self._settings.stale_after,
         )
         self._health.register(BUS_STREAM)
@@ -183,6 +184,14 @@ class GatewayBackend:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.reader.close()
         await self._client.aclose()
+
+    def _published_health(self) -> dict[str, dict[str, Any]]:
+        """The ingest's streams, as last published on the ``stream_health`` topic."""
+        out: dict[str, dict[str, Any]] = {}
+        for message in self.reader.snapshot(HEALTH_TOPIC) if HEALTH_TOPIC in self.reader.topics else ():
+            entry = dict(message.data)
+            out[str(entry.pop("stream"))] = entry
+        return out
 
 
 class ServeBackend:

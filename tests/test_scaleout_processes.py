@@ -280,6 +280,10 @@ async def test_a_redis_restart_keeps_every_process_and_client_and_loses_nothing(
 
         down = await eventually(lambda: _unhealthy(bus_health()))
         assert "redis unreachable" in down["last_error"] and down["lag_seconds"] >= 0
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            metrics = await response.text()
+        assert 'rxstream_stream_healthy{stream="bus"} 0.0' in metrics
+        assert 'rxstream_stream_lag_seconds{stream="bus"}' in metrics
         assert feeder.running and gw.running
         redis_server.start()
         await eventually(lambda: _healthy(bus_health()), timeout=30)
@@ -287,6 +291,8 @@ async def test_a_redis_restart_keeps_every_process_and_client_and_loses_nothing(
         await client.read("ticks", reached + 400)
         assert client.seqs("ticks") == list(range(1, len(client.seqs("ticks")) + 1))
         assert feeder.running and gw.running
+        health = (await status(session, port))["stream_health"]
+        assert health["ticks"]["is_healthy"] and health["bus_publish"]["total_updates"] > 0  # the ingest's, via Redis
 
 
 async def _unhealthy(entry: Any) -> dict[str, Any] | None:

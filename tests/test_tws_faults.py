@@ -130,6 +130,23 @@ async def test_scheduled_refusal_then_the_port_comes_back(sim: TwsSimulator) -> 
     ib.disconnect()
 
 
+async def test_a_fault_the_simulator_cannot_inflict_is_reported_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    sim = TwsSimulator(speed=0)  # never started: nothing listens, so nothing can be refused
+    await asyncio.wait_for(run_faults(sim, [parse_fault("0:refuse=1"), parse_fault("0:error=1100")]), 2)
+    lines = capsys.readouterr().out.splitlines()
+    assert "refuse: not done:" in lines[0] and "sent error 1100 to 0 client(s)" in lines[1]
+
+
+async def test_a_refusal_during_a_refusal_moves_its_end(sim: TwsSimulator) -> None:
+    faults = [parse_fault("0:refuse=30"), parse_fault("0.05:refuse=0.2")]  # the second ends both
+    await asyncio.wait_for(run_faults(sim, faults, report=False), 2)
+    assert not sim.listening
+    await sim.wait_for(lambda: sim.listening, timeout=3)
+    ib = await connect(sim.port)
+    assert ib.isConnected()
+    ib.disconnect()
+
+
 async def test_scheduled_reject_closes_the_next_connection(sim: TwsSimulator) -> None:
     await asyncio.wait_for(run_faults(sim, [parse_fault("0:reject=1")], report=False), 2)
     with pytest.raises(asyncio.TimeoutError):

@@ -163,3 +163,19 @@ async def test_the_ibkr_feed_is_handed_over_typed() -> None:
     assert backend.feeds == [backend.ibkr]
     replayed = engine_backend(Settings())
     assert replayed.ibkr is None and replayed.feeds == [replayed.replay]
+
+
+def test_the_in_memory_server_needs_no_redis() -> None:
+    script = """
+import sys
+from rxstream.gateway.app import create_app
+from rxstream.settings import Settings
+from rxstream.wiring import engine_backend
+import rxstream.processes
+settings = Settings()
+create_app(settings, backend=engine_backend(settings))
+redis = ("redis.", "rxstream.redisbus", "rxstream.scaleout")
+print(sorted(m for m in sys.modules if m == "redis" or m.startswith(redis)))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

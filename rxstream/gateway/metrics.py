@@ -161,8 +161,12 @@ class _HotPath(Collector):
         errors = CounterMetricFamily("rxstream_stream_errors", "Errors recorded per stream.", labels=["stream"])
         attempts = CounterMetricFamily("rxstream_stream_recovery_attempts", "Recovery attempts per stream.",
                                        labels=["stream"])
+        lag = GaugeMetricFamily("rxstream_stream_lag_seconds", "How far behind a stream that measures it is "
+                                "(a gateway's Redis bus).", labels=["stream"])
         for stream, h in sorted(health.items()):
             healthy.add_metric([stream], int(bool(h.get("is_healthy"))))
             errors.add_metric([stream], float(h.get("total_errors", h.get("error_count", 0)) or 0))
             attempts.add_metric([stream], float(h.get("recovery_attempts", 0) or 0))
-        yield from (healthy, errors, attempts)
+            if h.get("lag_seconds") is not None:
+                lag.add_metric([stream], float(h["lag_seconds"]))
+        yield from (healthy, errors, attempts, lag)

@@ -4,7 +4,7 @@
 publishes into. ``publish`` is synchronous (pipelines call it from ``on_next``):
 it assigns the seq, serializes the frame and queues the entry; a writer task
 sends the queue to Redis in order, many entries per round trip, each batch in
-one ``MULTI``/``EXEC`` so a batch is written whole or not at all.
+one script call (atomic: a batch is written whole or not at all, in one round trip).
 
 While Redis is away the queue keeps growing up to ``buffer_limit`` entries (the
 oldest are dropped past it, counted in :attr:`dropped` and reported on the
@@ -46,6 +46,29 @@ PUBLISH_STREAM = "bus_publish"
 """The health stream of the ingest's writes to Redis."""
 
 _Pending = tuple[Message, str | None]  # message, exec id
+
+_APPEND = """
+local maxlen, seqkey, topics = ARGV[1], ARGV[2], ARGV[3]
+for _, spec in ipairs(cjson.decode(ARGV[4])) do redis.call('HSET', topics, spec[1], spec[2]) end
+local last, newest = {}, false
+for _, m in ipairs(cjson.decode(ARGV[5])) do
+  local topic, stream, seq, t, p, k, y = m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+  if k ~= '' and y ~= '' then
+    newest = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 's', seq, 't', t, 'p', p, 'k', k, 'y', y)
+  elseif k ~= '' then
+    newest = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 's', seq, 't', t, 'p', p, 'k', k)
+  elseif y ~= '' then
+    newest = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 's', seq, 't', t, 'p', p, 'y', y)
+  else
+    newest = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 's', seq, 't', t, 'p', p)
+  end
+  if m[8] ~= '' then redis.call('HSET', m[8], k, m[9]) end
+  if m[10] ~= '' then redis.call('ZADD', m[10], seq, m[11]) end
+  last[topic] = seq
+end
+for topic, seq in pairs(last) do redis.call('HSET', seqkey, topic, seq) end
+return newest
+"""
 
 
 def _body(value: Any) -> Any:
@@ -106,6 +129,7 @@ class RedisPublisher:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._trimmed_at = 0.0
+        self._append = client.register_script(_APPEND)
 
     # --- lifetime -------------------------------------------------------------------
 
@@ -270,36 +294,38 @@ class RedisPublisher:
             self._pending.popleft()
 
     async def _write(self, batch: list[_Pending]) -> None:
+        """One script call per batch (atomic: written whole or not at all): every XADD, each state topic's
+        latest entry, each fill's exec id and the last seq per topic. The batch travels as one JSON
+        argument: packing thousands of small arguments costs more than the write."""
         layout = self._layout
-        pipe = self._client.pipeline(transaction=True)
         registering = list(self._unregistered)
-        for name in registering:
-            spec = self._topics[name]
-            pipe.hset(layout.topics, name, orjson.dumps({"policy": spec.policy, "history": spec.history}))
-        last: dict[str, int] = {}
+        topics = [[name, orjson.dumps({"policy": self._topics[name].policy,
+                                       "history": self._topics[name].history}).decode()] for name in registering]
+        rows: list[list[str]] = []
         for message, exec_id in batch:
             topic = message.topic
-            fields = entry_fields(message)
-            pipe.xadd(layout.stream(topic), fields, maxlen=self._history_size, approximate=True)
-            if self._topics[topic].policy == "state":
-                pipe.hset(layout.latest(topic), key_text(message.key), _pack(fields))
-            if exec_id is not None:
-                pipe.zadd(f"{layout.exec_ids}:{topic}", {exec_id: message.seq})
-            last[topic] = message.seq
-        if last:
-            pipe.hset(layout.seq, mapping=last)
-        results = await pipe.execute()
+            state = self._topics[topic].policy == "state"
+            key = key_text(message.key).decode() if message.key is not None else ""
+            micros = str(int(message.time.timestamp() * 1_000_000))
+            payload = message.payload.decode()
+            rows.append([
+                topic, layout.stream(topic), str(message.seq), micros, payload, key, message.symbol or "",
+                layout.latest(topic) if state else "",
+                _pack(entry_fields(message)).decode() if state else "",
+                f"{layout.exec_ids}:{topic}" if exec_id is not None else "", exec_id or "",
+            ])
+        newest = await self._append(args=[self._history_size, layout.seq, layout.topics,
+                                          orjson.dumps(topics), orjson.dumps(rows)])
         self._unregistered.difference_update(registering)
-        await self._trim_by_time(results)
+        await self._trim_by_time(newest)
 
-    async def _trim_by_time(self, results: list[Any]) -> None:
+    async def _trim_by_time(self, newest: bytes | None) -> None:
         """Once a second, ``XTRIM MINID ~`` every topic to the last ``history_seconds`` (on Redis's clock)."""
         loop = asyncio.get_running_loop()
-        ids = [r for r in results if isinstance(r, bytes) and b"-" in r]  # the XADD replies: b"<ms>-<n>"
-        if not ids or loop.time() - self._trimmed_at < 1.0:
+        if not newest or loop.time() - self._trimmed_at < 1.0:
             return
         self._trimmed_at = loop.time()
-        newest_ms = max(int(i.split(b"-", 1)[0]) for i in ids)
+        newest_ms = int(newest.split(b"-", 1)[0])  # the last XADD's id: b"<ms>-<n>"
         pipe = self._client.pipeline(transaction=False)
         for topic in self._topics:
             pipe.xtrim(self._layout.stream(topic), minid=newest_ms - self._history_ms, approximate=True)

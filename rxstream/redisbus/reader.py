@@ -23,7 +23,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..bus import Message, TopicPolicy, TopicSpec
+from ..errors import ConfigError
 from ..health import HealthMonitor
 from ..operators import Backoff
 from .layout import Layout, message_from_entry
@@ -65,6 +66,7 @@ class RedisReader:
         batch: int = 1000,
         refresh: float = 1.0,
         backoff: Backoff | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.epoch = ""
         self.health: HealthMonitor | None = None
@@ -76,6 +78,7 @@ class RedisReader:
         self._batch = batch
         self._refresh = refresh
         self._backoff = backoff or Backoff(initial=0.1, maximum=5.0)
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._topics: dict[str, TopicSpec] = {}
         self._window: dict[str, deque[Message]] = {}
         self._latest: dict[str, dict[Hashable, Message]] = {}
@@ -153,14 +156,25 @@ class RedisReader:
         return [window[i] for i in range(start, len(window))]
 
     def recent(self, topic: str, *, count: int | None = None, seconds: float | None = None) -> list[Message]:
-        """The last ``count`` messages, or those of the last ``seconds``, inside the window, oldest first."""
-        window = list(self._window.get(topic, ()))
-        if seconds is not None and window:
-            cutoff = window[-1].time - timedelta(seconds=seconds)
-            window = [m for m in window if m.time > cutoff]
+        """The last ``count`` messages of ``topic``, or those stamped in the last ``seconds``; oldest first.
+
+        Exactly one of ``count`` and ``seconds`` is given; the answer never reaches past the window.
+        """
+        if (count is None) == (seconds is None):
+            raise ConfigError("rewind", "give exactly one of count and seconds")
+        window = self._window.get(topic, deque())
         if count is not None:
-            window = window[-count:] if count > 0 else []
-        return window
+            n = min(max(count, 0), len(window))
+            return [window[i] for i in range(len(window) - n, len(window))]
+        assert seconds is not None
+        cutoff = self._clock() - timedelta(seconds=seconds)
+        out: list[Message] = []
+        for message in reversed(window):
+            if message.time < cutoff:
+                break
+            out.append(message)
+        out.reverse()
+        return out
 
     # --- reading ----------------------------------------------------------------------
 

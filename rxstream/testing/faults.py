@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple, Protocol
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RxstreamError
 
 __all__ = ["KINDS", "Fault", "FaultTarget", "parse_duration", "parse_fault", "run_faults", "schedule"]
 
@@ -145,7 +145,11 @@ async def run_faults(target: FaultTarget, faults: Iterable[Fault], *, report: bo
             delay = start + fault.at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            line = f"fault at {fault.at:g}s: {fault.kind}: {apply(target, fault)}"
+            try:
+                done = apply(target, fault)
+            except RxstreamError as error:  # the simulator could not (a refusal while stopping, say)
+                done = f"not done: {error}"
+            line = f"fault at {fault.at:g}s: {fault.kind}: {done}"
             log.info("TWS simulator: %s", line)
             if report:
                 print(line, flush=True)

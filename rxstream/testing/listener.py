@@ -106,14 +106,18 @@ class Listener:
 
     def refuse(self, *, times: int | None = None, seconds: float | None = None) -> None:
         """Accept the next ``times`` connections and close them at once, and/or stop listening for
-        ``seconds`` (connects fail with ECONNREFUSED), then listen on the same port again."""
+        ``seconds`` (connects fail with ECONNREFUSED), then listen on the same port again; a refusal
+        during another ends ``seconds`` from now."""
         if times is not None:
             self._refuse_times = times
         if seconds is not None:
-            if self._server is None:
+            if self._refuse_handle is not None:  # already refusing: the new refusal decides when it ends
+                self._refuse_handle.cancel()
+            elif self._server is None:
                 raise UsageError("TWS simulator", "refuse_connections(seconds=...) needs it started and listening")
-            self._server.close()
-            self._server = None
+            else:
+                self._server.close()
+                self._server = None
             loop = asyncio.get_running_loop()
             self._refuse_handle = loop.call_later(seconds, lambda: self.spawn(self._relisten()))
 
