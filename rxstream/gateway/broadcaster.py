@@ -273,7 +273,7 @@ class Broadcaster:
                 self.slow.check(channel)
                 continue
             entries = channel.outbox.take() if channel.outbox is not None else []
-            for sub in channel.subscriptions.values():
+            for sub in list(channel.subscriptions.values()):  # reading may close the channel (slow) and drop them
                 if sub.reader:
                     entries.extend(self._read(channel, sub, cache))
             if channel.blocked or channel.connection.state is closed:
