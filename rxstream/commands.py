@@ -125,7 +125,6 @@ def _with_progress(events: Iterator[Event], stats: ReadStats, console: Console) 
 
 def _replay(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
-    result = None  # what the replay did; None when its reader left early
     try:
         pipelines = {p.name: p for p in load_pipelines(args.pipelines)}
         names: list[str] = [p.name for p in pipelines.values() if p.publish] if args.all else args.pipeline

@@ -239,3 +239,32 @@ def test_strict_makes_a_backwards_timestamp_an_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: stream 'replay': {path}:5: time went backwards: 2020-01-01T22:00:05")
     assert "Traceback" not in done.stderr
+
+
+def test_the_engine_guard_records_health_and_retries_in_one_stage() -> None:
+    from reactivex import operators as ops
+
+    from rxstream.errors import ConfigError
+    from rxstream.health import HealthMonitor
+    from rxstream.operators import Backoff, retry_with_backoff
+
+    clock = ReplayScheduler(T0)
+    health = HealthMonitor(clock)
+    hub: Hub[int] = Hub("numbers")
+    got: list[int] = []
+    hub.pipe(
+        ops.map(lambda x: 10 // x),
+        retry_with_backoff(Backoff(1, 2, jitter=0), health=health, stream="n", scheduler=clock, record=True),
+    ).subscribe(got.append, scheduler=clock)
+    hub.on_next(5)
+    clock.advance_by(1)
+    hub.on_next(0)  # fails: recorded, resubscribed after 1 s
+    state = health.get("n")
+    assert (state.total_updates, state.total_errors, state.recovery_attempts) == (1, 1, 1)
+    assert state.last_update == T0
+    clock.advance_by(2)
+    hub.on_next(2)
+    assert got == [2, 5]
+    assert (state.error_count, state.last_update) == (0, T0 + timedelta(seconds=3))
+    with pytest.raises(ConfigError, match="record"):
+        retry_with_backoff(record=True)

@@ -11,7 +11,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable
 
 from ..direct import DirectObservable
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ConfigError
 from ..health import HealthMonitor
 from ._scheduling import require_scheduler
 
@@ -96,7 +96,7 @@ def retry_with_backoff(
     if health is not None and stream is None:
         raise ArgumentError("retry_with_backoff", "health needs a stream name")
     if record and health is None:
-        raise ArgumentError("retry_with_backoff", "record=True needs health and stream")
+        raise ConfigError("record", "retry_with_backoff(record=True) needs health= and stream=")
     if health is not None:
         health.register(stream)  # type: ignore[arg-type]
 
