@@ -39,7 +39,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .bridge import from_callbacks
 from .bus import Bus, InMemoryBus, TopicSpec
-from .errors import StreamError
+from .errors import ArgumentError, ArgumentTypeError, StreamError, UsageError
 from .feed import Feed, FeedContext
 from .health import HealthMonitor
 from .hub import Hub
@@ -105,7 +105,7 @@ class Engine:
         self.pipelines: dict[str, Pipeline] = {}
         for pipeline in chosen:
             if pipeline.name in self.pipelines:
-                raise ValueError(f"two pipelines are named {pipeline.name!r}")
+                raise ArgumentError("Engine", f"two pipelines are named {pipeline.name!r}")
             self.pipelines[pipeline.name] = pipeline
         self.settings: Mapping[str, Any] = dict(settings or {})
         self.feeds = list(feeds)
@@ -122,7 +122,7 @@ class Engine:
         self._health_interval = health_interval
         self._health_sent: dict[str, dict[str, Any]] = {}
         if HEALTH_TOPIC in self.pipelines:
-            raise ValueError(f"{HEALTH_TOPIC!r} is the engine's own topic; name the pipeline otherwise")
+            raise ArgumentError("Engine", f"{HEALTH_TOPIC!r} is the engine's own topic; name the pipeline otherwise")
         self.sources: dict[str, Hub[Any]] = {name: Hub(name) for name in STANDARD_SOURCES}
         for pipeline in self.pipelines.values():
             for name in (*pipeline.sources, *([pipeline.feeds] if pipeline.feeds else [])):
@@ -141,7 +141,7 @@ class Engine:
     def start(self) -> None:
         """Subscribe every pipeline (synchronous; feeds are started by ``async with``)."""
         if self.running:
-            raise RuntimeError("engine already started")
+            raise UsageError("engine", "already started")
         live = self.scheduler is None or self._owns_scheduler
         if live:  # our own clock: the running loop's (again, on a restart)
             self.loop = asyncio.get_running_loop()
@@ -201,7 +201,7 @@ class Engine:
     def feed_context(self) -> FeedContext:
         """What a feed may use of this started engine: hubs, health, clock and loop."""
         if not self.running or self.health is None or self.scheduler is None:
-            raise RuntimeError("start the engine before handing its context to a feed")
+            raise UsageError("engine", "start it before handing its context to a feed")
         return FeedContext(self.sources, self.outputs, self.health, self.scheduler, self.loop)
 
     def bridge(
@@ -217,7 +217,7 @@ class Engine:
         Callbacks may fire from any thread once the engine runs on a loop.
         """
         if not self.running:
-            raise RuntimeError("start the engine before bridging callbacks into it")
+            raise UsageError("engine", "start it before bridging callbacks into it")
         hub = self.sources.setdefault(source, Hub(source))
         observable: Observable[Any] = from_callbacks(register, unregister, loop=self.loop, transform=transform)
         subscription = observable.subscribe(hub.on_next)
@@ -260,7 +260,7 @@ class Engine:
         try:
             stream = pipeline.build(context)
             if not isinstance(stream, Observable):
-                raise TypeError(f"build() returned {type(stream).__name__}, not an Observable")
+                raise ArgumentTypeError("build()", f"returned {type(stream).__name__}, not an Observable")
         except Exception as error:
             where = f" ({pipeline.origin})" if pipeline.origin else ""
             log.exception("pipeline %s%s failed to build", name, where)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from reactivex import abc
 
-from .errors import StreamError
+from .errors import ArgumentError, ArgumentTypeError, StreamError
 from .events import Event
 from .hub import Hub
 from .tickfile import ReadStats, bundled_session, read_events
@@ -114,7 +114,7 @@ def replay_virtual(
     if scheduler is None:
         scheduler = getattr(target, "scheduler", None)
     if not isinstance(scheduler, ReplayScheduler):
-        raise TypeError("replay_virtual needs a ReplayScheduler (pass one, or give it to the engine)")
+        raise ArgumentTypeError("replay_virtual", "needs a ReplayScheduler (pass one, or give it to the engine)")
     stats = ReplayStats()
     hubs = {kind: sources[name] for kind, name in SOURCE_OF.items() if name in sources}
     advance = scheduler.advance_clock
@@ -174,7 +174,7 @@ class ReplayFeed:
         batch: int = 500,
     ) -> None:
         if speed <= 0:
-            raise ValueError(f"replay speed must be positive, got {speed}")
+            raise ArgumentError("ReplayFeed", f"replay speed must be positive, got {speed}")
         self.path = Path(path) if path is not None else bundled_session()
         self.speed = speed
         self.loop = loop

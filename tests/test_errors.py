@@ -8,11 +8,13 @@ import re
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from reactivex.scheduler import HistoricalScheduler
 
+import rxstream
 from rxstream import errors
 from rxstream.errors import (
     ArgumentError,
@@ -189,3 +191,104 @@ def test_docstring_examples() -> None:
 
     assert doctest.testmod(errors).failed == 0
     assert doctest.testmod(rxstream.addresses).failed == 0
+
+
+# --- the parts of the package other modules own, swept onto the tree ---------------------------
+
+
+def _engine_twice() -> None:
+    from rxstream.engine import Engine
+    from rxstream.replay import ReplayScheduler
+
+    engine = Engine(pipelines=[], scheduler=ReplayScheduler(T0), publish=False)
+    engine.start()
+    engine.start()
+
+
+def _two_pipelines_one_name() -> None:
+    from rxstream.engine import Engine
+
+    Engine(pipelines=[_pipeline(), _pipeline()])
+
+
+def _replay_without_its_clock() -> None:
+    from rxstream.replay import replay_virtual
+
+    replay_virtual([], {}, HistoricalScheduler(T0))  # type: ignore[arg-type]
+
+
+def _replay_feed() -> None:
+    from rxstream.replay import ReplayFeed
+
+    ReplayFeed(speed=0)
+
+
+def _operator(name: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        from rxstream import operators
+
+        return getattr(operators, name)(*args, **kwargs)
+
+    return make
+
+
+def _backoff() -> None:
+    from rxstream.operators import Backoff
+
+    Backoff(initial=0)
+
+
+def _topic() -> None:
+    from rxstream.bus import TopicSpec
+
+    TopicSpec("prices", "state", None)
+
+
+MISTAKES_ELSEWHERE: list[tuple[str, Callable[[], Any], type[RxstreamError], type[Exception]]] = [
+    ("an engine started twice", _engine_twice, UsageError, RuntimeError),
+    ("two pipelines of one name", _two_pipelines_one_name, ArgumentError, ValueError),
+    ("a replay on a clock it cannot drive", _replay_without_its_clock, ArgumentTypeError, TypeError),
+    ("a replay at speed 0", _replay_feed, ArgumentError, ValueError),
+    ("a conflation window of 0", _operator("conflate", 0), ArgumentError, ValueError),
+    ("a dedupe that remembers nothing", _operator("dedupe", str, capacity=0), ArgumentError, ValueError),
+    ("a confidence above 1", _operator("min_confidence", 2), ArgumentError, ValueError),
+    ("a backoff that starts at 0", _backoff, ArgumentError, ValueError),
+    ("a state topic without a key", _topic, ConfigError, ValueError),
+]
+
+
+@pytest.mark.parametrize(
+    ("mistake", "make", "kind", "builtin"), MISTAKES_ELSEWHERE, ids=[m[0] for m in MISTAKES_ELSEWHERE]
+)
+def test_each_mistake_elsewhere_raises_its_class_in_the_tree(
+    mistake: str, make: Callable[[], Any], kind: type[RxstreamError], builtin: type[Exception]
+) -> None:
+    test_each_mistake_raises_its_class_in_the_tree(mistake, make, kind, builtin)
+
+
+def test_no_bare_builtin_raise_in_the_package() -> None:
+    """A configuration or usage mistake raises a class of the tree, never a bare ValueError/KeyError/TypeError."""
+    package = Path(rxstream.__file__).parent
+    bare = re.compile(r"\braise\s+(ValueError|KeyError|TypeError)\b")
+    found = [
+        f"{path.relative_to(package.parent)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        if "builtin_pipelines" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if bare.search(line)
+    ]
+    assert found == []
+
+
+
+def test_each_rule_lives_in_one_module() -> None:
+    """One HOST:PORT parser (rxstream.addresses), one stop-signal setup (rxstream.shutdown)."""
+    package = Path(rxstream.__file__).parent
+    rules = {r'rpartition\(":"\)': "addresses.py", r"add_signal_handler\(": "shutdown.py"}
+    for pattern, home in rules.items():
+        found = sorted(
+            str(path.relative_to(package))
+            for path in package.rglob("*.py")
+            if "builtin_pipelines" not in path.parts and re.search(pattern, path.read_text())
+        )
+        assert found == [home], pattern

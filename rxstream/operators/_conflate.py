@@ -10,6 +10,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..direct import DirectObservable
+from ..errors import ArgumentError
 from ._scheduling import require_scheduler
 
 __all__ = ["conflate"]
@@ -54,7 +55,7 @@ def conflate(
     """
     step = interval if isinstance(interval, timedelta) else timedelta(seconds=interval)
     if step <= timedelta(0):
-        raise ValueError(f"conflate: interval must be positive, got {interval!r}")
+        raise ArgumentError("conflate", f"interval must be positive, got {interval!r}")
     key_of = key or _single_key
 
     def _conflate(source: Observable[_T]) -> Observable[_T]:

@@ -8,6 +8,8 @@ from typing import TypeVar
 
 from reactivex import Observable, abc
 
+from ..errors import ArgumentError
+
 __all__ = ["dedupe"]
 
 _T = TypeVar("_T")
@@ -27,7 +29,7 @@ def dedupe(key: Callable[[_T], Hashable], capacity: int = 100_000) -> Callable[[
         --e1--e2------e3------|
     """
     if capacity < 1:
-        raise ValueError(f"dedupe: capacity must be at least 1, got {capacity}")
+        raise ArgumentError("dedupe", f"capacity must be at least 1, got {capacity}")
 
     def _dedupe(source: Observable[_T]) -> Observable[_T]:
         def subscribe(observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None) -> abc.DisposableBase:

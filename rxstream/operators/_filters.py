@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from reactivex import Observable
 from reactivex import operators as ops
 
+from ..errors import ArgumentError
 from ..events import Signal
 
 __all__ = ["drop_hold", "min_confidence", "only_symbols"]
@@ -37,7 +38,7 @@ def min_confidence(threshold: float) -> Callable[[Observable[Signal]], Observabl
         --0.9-------0.6--|
     """
     if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"min_confidence: threshold must be within 0..1, got {threshold!r}")
+        raise ArgumentError("min_confidence", f"threshold must be within 0..1, got {threshold!r}")
     return ops.filter(lambda s: s.confidence >= threshold)
 
 

@@ -11,7 +11,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable
 
 from ..direct import DirectObservable
-from ..errors import ConfigError
+from ..errors import ArgumentError, ConfigError
 from ..health import HealthMonitor
 from ._scheduling import require_scheduler
 
@@ -34,8 +34,8 @@ class Backoff:
         rng: random.Random | None = None,
     ) -> None:
         if initial <= 0 or factor < 1 or maximum < initial or not 0 <= jitter < 1:
-            raise ValueError(
-                f"backoff: need initial > 0, factor >= 1, maximum >= initial, 0 <= jitter < 1; "
+            raise ArgumentError(
+                "backoff", f"need initial > 0, factor >= 1, maximum >= initial, 0 <= jitter < 1; "
                 f"got initial={initial}, factor={factor}, maximum={maximum}, jitter={jitter}"
             )
         self.initial = initial
@@ -94,7 +94,7 @@ def retry_with_backoff(
     """
     schedule = backoff or Backoff()
     if health is not None and stream is None:
-        raise ValueError("retry_with_backoff: health needs a stream name")
+        raise ArgumentError("retry_with_backoff", "health needs a stream name")
     if record and health is None:
         raise ConfigError("record", "retry_with_backoff(record=True) needs health= and stream=")
     if health is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from reactivex import abc
 
+from ..errors import ArgumentError
+
 __all__ = ["require_scheduler"]
 
 
@@ -18,5 +20,5 @@ def require_scheduler(
     """
     scheduler = given or subscribe_time
     if scheduler is None:
-        raise ValueError(f"{operator}: pass scheduler=... or subscribe(scheduler=...) (virtual or loop)")
+        raise ArgumentError(operator, "pass scheduler=... or subscribe(scheduler=...) (virtual or loop)")
     return scheduler

@@ -105,7 +105,7 @@ def _parse_handshake(body: bytes) -> Handshake:
     low, sep, high = versions.partition("..")
     try:
         if not versions.startswith("v"):
-            raise ValueError
+            raise ProtocolError("tws.handshake", f"bad version string {text!r}")
         min_version = int(low[1:])
         max_version = int(high) if sep else min_version
     except ValueError:
