@@ -41,10 +41,13 @@ test: $(VENV)/.installed-test
 test-ib_async: $(VENV_IB_ASYNC)/.installed
 	$(VENV_IB_ASYNC)/bin/python -m pytest $(BROKER_TESTS)
 
-bench: $(VENV)/.installed
+# The scale-out benchmark starts its own redis-server and needs the redis extra (in the test extras).
+bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/ibkr.py
 	$(BIN)/python benchmarks/fanout.py
+	$(BIN)/python benchmarks/scaleout.py
+	$(BIN)/python benchmarks/backtest.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet ruff mypy
