@@ -37,7 +37,17 @@ import orjson
 from .errors import ConfigError
 from .wire import DataEncoder, encode_data
 
-__all__ = ["Bus", "InMemoryBus", "Message", "TopicPolicy", "TopicSpec", "symbol_of"]
+__all__ = [
+    "Bus",
+    "InMemoryBus",
+    "Listeners",
+    "Message",
+    "TopicPolicy",
+    "TopicSpec",
+    "messages_since",
+    "recent_messages",
+    "symbol_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +108,65 @@ def symbol_of(value: Any) -> str | None:
     return symbol if isinstance(symbol, str) else None
 
 
+class Listeners:
+    """The functions a bus calls with each message; one listener's bug never costs the others a message."""
+
+    __slots__ = ("_functions",)
+
+    def __init__(self) -> None:
+        self._functions: list[Callable[[Message], None]] = []
+
+    def add(self, listener: Callable[[Message], None]) -> Callable[[], None]:
+        """Call ``listener`` with every message until the returned function is called."""
+        self._functions.append(listener)
+
+        def remove() -> None:
+            if listener in self._functions:
+                self._functions.remove(listener)
+
+        return remove
+
+    def deliver(self, message: Message) -> None:
+        """Hand ``message`` to every listener, logging (not raising) what one of them raises."""
+        for listener in list(self._functions):
+            try:
+                listener(message)
+            except Exception:  # one consumer's bug must not starve the others
+                log.exception("bus listener %r failed on %s #%d", listener, message.topic, message.seq)
+
+
+def messages_since(window: deque[Message], last: int, seq: int) -> list[Message] | None:
+    """The messages of ``window`` after ``seq`` (``last`` is the topic's last seq); ``None`` when some
+    of them already left the window, or ``seq`` is ahead of the topic."""
+    if seq >= last:
+        return [] if seq == last else None
+    if not window or window[0].seq > seq + 1:
+        return None
+    start = seq + 1 - window[0].seq
+    return [window[i] for i in range(start, len(window))]
+
+
+def recent_messages(
+    window: deque[Message], now: datetime, *, count: int | None = None, seconds: float | None = None
+) -> list[Message]:
+    """The last ``count`` messages of ``window``, or those stamped in the last ``seconds`` before
+    ``now``; oldest first. Exactly one of ``count`` and ``seconds`` is given."""
+    if (count is None) == (seconds is None):
+        raise ConfigError("rewind", "give exactly one of count and seconds")
+    if count is not None:
+        n = min(max(count, 0), len(window))
+        return [window[i] for i in range(len(window) - n, len(window))]
+    assert seconds is not None
+    cutoff = now - timedelta(seconds=seconds)
+    out: list[Message] = []
+    for message in reversed(window):
+        if message.time < cutoff:
+            break
+        out.append(message)
+    out.reverse()
+    return out
+
+
 class Bus(Protocol):
     """What a bus offers to publishers and to the broadcaster."""
 
@@ -150,7 +219,7 @@ class InMemoryBus:
         self._seq: dict[str, int] = {}
         self._history: dict[str, deque[Message]] = {}
         self._latest: dict[str, dict[Hashable, Message]] = {}
-        self._listeners: list[Callable[[Message], None]] = []
+        self._listeners = Listeners()
 
     @property
     def topics(self) -> dict[str, TopicSpec]:
@@ -183,22 +252,12 @@ class InMemoryBus:
             latest = self._latest[topic]
             latest.pop(key, None)  # re-insert so dict order stays seq order
             latest[key] = message
-        for listener in list(self._listeners):
-            try:
-                listener(message)
-            except Exception:  # one consumer's bug must not starve the others
-                log.exception("bus listener %r failed on %s #%d", listener, topic, seq)
+        self._listeners.deliver(message)
         return message
 
     def subscribe(self, listener: Callable[[Message], None]) -> Callable[[], None]:
         """Deliver every future message to ``listener`` until the returned function is called."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def last_seq(self, topic: str) -> int:
         """The seq of the last message on ``topic`` (0 before the first)."""
@@ -210,32 +269,11 @@ class InMemoryBus:
 
     def since(self, topic: str, seq: int) -> list[Message] | None:
         """Messages after ``seq``; ``None`` if the history no longer reaches back that far."""
-        last = self._seq[topic]
-        if seq >= last:
-            return [] if seq == last else None
-        history = self._history[topic]
-        if not history or history[0].seq > seq + 1:
-            return None
-        start = seq + 1 - history[0].seq
-        return [history[i] for i in range(start, len(history))]
+        return messages_since(self._history[topic], self._seq[topic], seq)
 
     def recent(self, topic: str, *, count: int | None = None, seconds: float | None = None) -> list[Message]:
         """The last ``count`` messages of ``topic``, or those stamped in the last ``seconds``; oldest first.
 
         Exactly one of ``count`` and ``seconds`` is given; the answer never reaches past the history.
         """
-        if (count is None) == (seconds is None):
-            raise ConfigError("rewind", "give exactly one of count and seconds")
-        history = self._history[topic]
-        if count is not None:
-            n = min(max(count, 0), len(history))
-            return [history[i] for i in range(len(history) - n, len(history))]
-        assert seconds is not None
-        cutoff = self._clock() - timedelta(seconds=seconds)
-        out: list[Message] = []
-        for message in reversed(history):
-            if message.time < cutoff:
-                break
-            out.append(message)
-        out.reverse()
-        return out
+        return recent_messages(self._history[topic], self._clock(), count=count, seconds=seconds)

@@ -31,7 +31,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ..bus import Message, TopicSpec, symbol_of
+from ..bus import Listeners, Message, TopicSpec, symbol_of
 from ..errors import ConfigError, StreamError
 from ..health import HealthMonitor
 from ..operators import Backoff
@@ -124,7 +124,7 @@ class RedisPublisher:
         self._seq: dict[str, int] = {}
         self._exec_ids: dict[str, dict[str, int]] = {}
         self._pending: deque[_Pending] = deque()
-        self._listeners: list[Callable[[Message], None]] = []
+        self._listeners = Listeners()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -203,22 +203,12 @@ class RedisPublisher:
             if self.health is not None:
                 self.health.record_error(PUBLISH_STREAM, f"buffer full: dropped {lost.topic} #{lost.seq}")
         self._wake.set()
-        for listener in list(self._listeners):
-            try:
-                listener(message)
-            except Exception:  # one consumer's bug must not starve the others
-                log.exception("bus listener %r failed on %s #%d", listener, topic, seq)
+        self._listeners.deliver(message)
         return message
 
     def subscribe(self, listener: Callable[[Message], None]) -> Callable[[], None]:
         """Deliver every message this process publishes to ``listener`` (gateways read Redis instead)."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def last_seq(self, topic: str) -> int:
         """The seq of the last message published on ``topic``."""

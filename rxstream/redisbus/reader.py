@@ -30,8 +30,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ..bus import Message, TopicPolicy, TopicSpec
-from ..errors import ConfigError
+from ..bus import Listeners, Message, TopicPolicy, TopicSpec, messages_since, recent_messages
 from ..health import HealthMonitor
 from ..operators import Backoff
 from .layout import Layout, message_from_entry
@@ -84,7 +83,7 @@ class RedisReader:
         self._latest: dict[str, dict[Hashable, Message]] = {}
         self._seq: dict[str, int] = {}
         self._last_id: dict[str, bytes] = {}
-        self._listeners: list[Callable[[Message], None]] = []
+        self._listeners = Listeners()
         self._task: asyncio.Task[None] | None = None
         self._contact = time.time()
         self._lag = 0.0
@@ -128,13 +127,7 @@ class RedisReader:
 
     def subscribe(self, listener: Callable[[Message], None]) -> Callable[[], None]:
         """Call ``listener`` with every message read from Redis."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def last_seq(self, topic: str) -> int:
         """The seq of the last message read on ``topic``."""
@@ -146,35 +139,14 @@ class RedisReader:
 
     def since(self, topic: str, seq: int) -> list[Message] | None:
         """Messages after ``seq``; ``None`` if the window no longer reaches back that far."""
-        last = self._seq.get(topic, 0)
-        if seq >= last:
-            return [] if seq == last else None
-        window = self._window.get(topic)
-        if not window or window[0].seq > seq + 1:
-            return None
-        start = seq + 1 - window[0].seq
-        return [window[i] for i in range(start, len(window))]
+        return messages_since(self._window.get(topic, deque()), self._seq.get(topic, 0), seq)
 
     def recent(self, topic: str, *, count: int | None = None, seconds: float | None = None) -> list[Message]:
         """The last ``count`` messages of ``topic``, or those stamped in the last ``seconds``; oldest first.
 
         Exactly one of ``count`` and ``seconds`` is given; the answer never reaches past the window.
         """
-        if (count is None) == (seconds is None):
-            raise ConfigError("rewind", "give exactly one of count and seconds")
-        window = self._window.get(topic, deque())
-        if count is not None:
-            n = min(max(count, 0), len(window))
-            return [window[i] for i in range(len(window) - n, len(window))]
-        assert seconds is not None
-        cutoff = self._clock() - timedelta(seconds=seconds)
-        out: list[Message] = []
-        for message in reversed(window):
-            if message.time < cutoff:
-                break
-            out.append(message)
-        out.reverse()
-        return out
+        return recent_messages(self._window.get(topic, deque()), self._clock(), count=count, seconds=seconds)
 
     # --- reading ----------------------------------------------------------------------
 
@@ -280,11 +252,7 @@ class RedisReader:
                     log.warning("redis bus: %s jumped to #%d (entries trimmed while unread)", topic, message.seq)
                 self._lag = now - int(entry_id.split(b"-", 1)[0]) / 1000
                 delivered += 1
-                for listener in list(self._listeners):
-                    try:
-                        listener(message)
-                    except Exception:  # one consumer's bug must not starve the others
-                        log.exception("bus listener %r failed on %s #%d", listener, topic, message.seq)
+                self._listeners.deliver(message)
         if delivered and self.health is not None:
             self.health.record_update(BUS_STREAM)
 
