@@ -222,6 +222,18 @@ async def test_sim_command_refuses_a_bad_fault() -> None:
     assert sim.returncode == 2 and b"unknown fault 'explode'" in err and b"Traceback" not in err
 
 
+def _pushed_health(frame: Any, stream: str) -> list[dict[str, Any]]:
+    """The health entries of ``stream`` in one WebSocket frame of the ``stream_health`` topic (data or snapshot)."""
+    messages = frame if isinstance(frame, list) else [frame]
+    entries = []
+    for message in messages:
+        if message.get("type") == "snapshot":
+            entries.extend(item["data"] for item in message["items"])
+        elif message.get("type") == "data":
+            entries.append(message["data"])
+    return [entry for entry in entries if entry.get("stream") == stream]
+
+
 async def _first_line_matching(stream: asyncio.StreamReader, pattern: str, timeout: float) -> re.Match[str]:
     async with asyncio.timeout(timeout):
         while True:
@@ -245,21 +257,21 @@ async def test_serve_ibkr_health_goes_down_and_back_up_with_sim_faults() -> None
         sim_port = (await _first_line_matching(sim.stdout, r"listening on 127\.0\.0\.1:(\d+)", 30))[1]
         serve = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rxstream.cli", "serve", "--port", "0", "--ibkr", f"127.0.0.1:{sim_port}",
+            "--health-interval", "0.1",  # a reconnect takes less than the default second between health pushes
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         assert serve.stdout is not None
         web_port = (await _first_line_matching(serve.stdout, r"serving on http://127\.0\.0\.1:(\d+)", 30))[1]
         drain = asyncio.ensure_future(serve.stdout.read())  # keep the log pipe from filling up
-        seen: list[tuple[bool, str]] = []  # ibkr.ticks (healthy, last_error) at each change
+        seen: list[tuple[bool, str]] = []  # ibkr.ticks (healthy, last_error) at each change, as the server pushes it
         async with aiohttp.ClientSession() as http, asyncio.timeout(60):
-            while not _went_down_and_up(seen, "1100") or not _went_down_and_up(seen, "disconnected"):
-                async with http.get(f"http://127.0.0.1:{web_port}/websocket/status") as response:
-                    health = (await response.json())["stream_health"].get("ibkr.ticks")
-                if health is not None:
-                    state = (health["is_healthy"], health["last_error"] or "")
-                    if not seen or seen[-1] != state:
-                        seen.append(state)
-                await asyncio.sleep(0.1)  # polling the status route, as the dashboard does, under the deadline
+            async with http.ws_connect(f"http://127.0.0.1:{web_port}/ws") as ws:
+                await ws.send_json({"type": "subscribe", "topics": ["stream_health"]})
+                while not _went_down_and_up(seen, "1100") or not _went_down_and_up(seen, "disconnected"):
+                    for health in _pushed_health(await ws.receive_json(), "ibkr.ticks"):
+                        state = (health["is_healthy"], health["last_error"] or "")
+                        if not seen or seen[-1] != state:
+                            seen.append(state)
         drain.cancel()
     finally:
         for proc in (serve, sim):
