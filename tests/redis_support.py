@@ -13,7 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,25 +54,24 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start redis-server and return once it logs that it accepts connections (its own word, no polling)."""
         self.process = subprocess.Popen(
             [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        ready = threading.Event()
-        log = self.process.stdout
-        assert log is not None
-
-        def follow() -> None:  # reads the log to its end, so the pipe never fills
-            for line in log:
-                if b"Ready to accept connections" in line:
-                    ready.set()
-
-        threading.Thread(target=follow, name=f"redis-server {self.port} log", daemon=True).start()
-        if not ready.wait(10):
-            code = self.process.poll()
-            raise RuntimeError(f"redis-server exited with {code}" if code is not None else "redis-server not ready")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+            time.sleep(0.02)
+        raise RuntimeError("redis-server did not answer within 10 s")
 
     def stop(self, *, kill: bool = False) -> None:
         if self.process is None:
