@@ -121,9 +121,12 @@ class Ingest:
             await self._client.aclose()
 
     async def _keep_lease(self) -> None:
+        from .redisbus.cancellation import raise_if_cancelled
+
         assert self._lease is not None
         lease = self._lease
         while True:
+            raise_if_cancelled()  # stopped while a renewal finished: its CancelledError was lost (see there)
             await asyncio.sleep(lease.ttl / 3)
             try:
                 if not await lease.renew():

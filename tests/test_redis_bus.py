@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -217,4 +218,26 @@ async def test_a_full_buffer_drops_the_oldest_and_says_so(redis_server: RedisSer
     assert [m.seq for m in reader.since("trades", 15) or []] == list(range(16, 26))
     assert reader.since("trades", 0) is None  # the dropped ones are a gap: a client resuming there gets a snapshot
     await reader.close()
+    await publisher.close()
+
+
+async def test_a_reader_closed_at_any_moment_stops(redis_server: RedisServer) -> None:
+    """``close()`` returns even when it lands in the loop turn in which a command's write finishes.
+
+    There, on Python 3.11, redis-py's ``asyncio.wait_for`` swallows the cancellation (CPython
+    gh-86296) and a reader that relied on it alone followed Redis forever: a gateway's shutdown
+    hung. Each round closes the reader one more loop turn after a delivery, across that turn.
+    """
+    publisher = await open_publisher(redis_server)
+    for turns in range(8):
+        reader = await open_reader(redis_server)
+        delivered = asyncio.Event()
+        reader.subscribe(lambda message, delivered=delivered: delivered.set())
+        publisher.publish("trades", {"n": turns})
+        async with asyncio.timeout(10):
+            await delivered.wait()  # woken the turn after the delivery, as the reader sends its next command
+        for _ in range(turns):
+            await asyncio.sleep(0)  # one loop turn later each round (a step, not a wait for a condition)
+        async with asyncio.timeout(5):
+            await reader.close()
     await publisher.close()

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..errors import ConfigError
+from .cancellation import cancel_requests, raise_if_cancelled
 
 __all__ = ["Lease", "LeaseHolder"]
 
@@ -82,7 +83,9 @@ class Lease:
     async def wait(self, stop: asyncio.Event | None = None) -> bool:
         """Poll until the lease is ours (True) or ``stop`` is set (False)."""
         interval = self.ttl / 4
+        cancels = cancel_requests()
         while not (stop is not None and stop.is_set()):
+            raise_if_cancelled(cancels)  # cancelled while a command finished (see cancellation)
             try:
                 if await self.acquire():
                     return True

@@ -36,6 +36,7 @@ from ..errors import ConfigError, StreamError
 from ..health import HealthMonitor
 from ..operators import Backoff
 from ..wire import DataEncoder, encode_data
+from .cancellation import raise_if_cancelled
 from .layout import Layout, entry_fields, key_text
 
 __all__ = ["PUBLISH_STREAM", "RedisPublisher"]
@@ -236,6 +237,7 @@ class RedisPublisher:
     async def _write_loop(self) -> None:
         attempt = 0
         while True:
+            raise_if_cancelled()  # close() gave up waiting, and a finishing write swallowed its CancelledError
             if not self._pending and not self._unregistered:
                 if self._closing:
                     return

@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from ..bus import Listeners, Message, TopicPolicy, TopicSpec, messages_since, recent_messages
 from ..health import HealthMonitor
 from ..operators import Backoff
+from .cancellation import raise_if_cancelled
 from .layout import Layout, message_from_entry
 
 __all__ = ["BUS_STREAM", "RedisReader"]
@@ -100,7 +101,7 @@ class RedisReader:
         self._task = asyncio.get_running_loop().create_task(self._follow(), name="rxstream-redis-reader")
 
     async def close(self) -> None:
-        """Stop following (the connection pool is the caller's)."""
+        """Stop following, at any moment, and return once the reader has stopped (the pool is the caller's)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -214,6 +215,7 @@ class RedisReader:
         attempt = 0
         refreshed = time.monotonic()
         while True:
+            raise_if_cancelled()  # a close() whose CancelledError a finishing command swallowed (see cancellation)
             try:
                 if attempt:
                     await self._resync()
@@ -227,6 +229,7 @@ class RedisReader:
                     continue
                 streams = {self._layout.stream(t): self._last_id[t] for t in self._topics}
                 replies = await self._client.xread(streams, count=self._batch, block=self._block_ms)
+                raise_if_cancelled()  # closed while the read was sent: deliver nothing more
                 self._contact = time.time()
                 self._deliver(replies)
             except asyncio.CancelledError:
