@@ -11,21 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from polling import wait_until
 
 RXSTREAM = str(Path(sys.executable).parent / "rxstream")
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def _assert_one_clean_line(stderr: str) -> str:
@@ -108,7 +100,9 @@ def test_ctrl_c_in_the_first_moments_is_quiet(command: str, after: float) -> Non
         env={**os.environ, "RXSTREAM_LOG_LEVEL": "WARNING"},
     )
     try:
-        _wait(lambda: _importing(process.pid) or process.poll() is not None, 60, "the command to start")
+        # Nothing is said this early: /proc is the only witness (polling.wait_until).
+        wait_until(lambda: _importing(process.pid) or process.poll() is not None, timeout=60,
+                   what="the command to start")
         with contextlib.suppress(subprocess.TimeoutExpired):  # Ctrl-C ``after`` seconds in, unless it ended already
             process.wait(timeout=after)
         process.send_signal(signal.SIGINT)

@@ -1,8 +1,9 @@
 """A recorder killed with SIGKILL leaves a file that replays every event older than about a second.
 
 The real ``rxstream record`` runs in a subprocess against the TWS simulator;
-the test polls the file it writes (with a deadline, never a bare sleep for a
-condition), kills the process with SIGKILL and reads what is left.
+the test waits on the simulator for the recorder's session, polls the file it
+writes where only the file can tell (``polling.eventually``: the recorder says
+nothing when it flushes), kills the process with SIGKILL and reads what is left.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ import asyncio
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from polling import eventually
 
 from rxstream.events import Tick
 from rxstream.testing import TwsSimulator
 from rxstream.tickfile import ReadStats, read_events
 
 T = datetime(2020, 1, 1, 22, tzinfo=UTC)
+CLIENT_ID = 11
 
 
 def readable_bids(path: Path) -> list[float]:
@@ -33,19 +35,10 @@ def readable_bids(path: Path) -> list[float]:
         return []
 
 
-async def poll(condition: Callable[[], bool], deadline: float = 15.0) -> None:
-    """Re-check ``condition`` until it holds; fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.05)
-
-
 async def start_recorder(port: int, path: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "rxstream.cli", "record", "--ibkr", f"127.0.0.1:{port}", "--symbols", "EURUSD",
-        "-o", str(path), "--client-id", "11",
+        "-o", str(path), "--client-id", str(CLIENT_ID),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
 
@@ -65,7 +58,7 @@ async def test_a_recorder_killed_while_recording_leaves_every_older_event_readab
             for i, bid in enumerate(sent):  # one at a time: the broker API coalesces a burst into one update
                 sim.push_tick(Tick("EURUSD", T + timedelta(seconds=i), bid, bid + 0.0002))
                 # Nothing more arrives: the flusher alone must make it readable while the process lives.
-                await poll(lambda bid=bid: bid in readable_bids(path))
+                await eventually(lambda bid=bid: bid in readable_bids(path), timeout=15, what=f"bid {bid} on disk")
             for i in range(50):  # a burst in flight at the moment of the kill
                 sim.push_tick(Tick("EURUSD", T + timedelta(seconds=300 + i), 1.3, 1.3002))
         finally:
@@ -82,7 +75,8 @@ async def test_a_recorder_killed_before_any_event_leaves_a_readable_file(tmp_pat
     async with TwsSimulator(speed=0) as sim:
         process = await start_recorder(sim.port, path)
         try:
-            await poll(lambda: path.exists() and path.stat().st_size > 0)
+            # The recorder writes and flushes the file's header before it connects to the broker.
+            await sim.wait_for(lambda: any(s.client_id == CLIENT_ID for s in sim.sessions), timeout=30)
         finally:
             await kill(process)
     stats = ReadStats()
