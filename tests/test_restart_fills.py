@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, ConsoleWatch, free_port, require_browser
+from polling import eventually
 
 from rxstream.client import StreamClient
 from rxstream.events import Tick
@@ -38,14 +39,15 @@ WAIT = 20.0  # s: the longest any condition may take (a process start included)
 CLIENT_ID = 23
 
 
-async def until(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+async def until(condition: Callable[[], Any], changed: asyncio.Event, what: str, timeout: float = WAIT) -> None:
+    """Wait until ``condition`` holds, re-checking it each time ``changed`` is set; fail naming ``what``."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                changed.clear()
+                await changed.wait()
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 class Server:
@@ -65,29 +67,26 @@ class Server:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT,
                                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        await until(lambda: any(s.client_id == CLIENT_ID and s.ready for s in sim.sessions), "the feed to connect")
+        await sim.wait_for(lambda: any(s.client_id == CLIENT_ID and s.ready for s in sim.sessions), WAIT)
         async with aiohttp.ClientSession() as http:
-            async def serving() -> None:
-                while True:
-                    assert self.process is not None and self.process.poll() is None, self.log.read_text()
-                    try:
-                        async with http.get(self.url + "websocket/status") as response:
-                            if response.status == 200:
-                                return
-                    except aiohttp.ClientConnectionError:
-                        pass
-                    await asyncio.sleep(0.05)
+            async def serving() -> bool:  # the status route answers once the server listens
+                assert self.process is not None and self.process.poll() is None, self.log.read_text()
+                try:
+                    async with http.get(self.url + "websocket/status") as response:
+                        return response.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
 
-            await asyncio.wait_for(serving(), WAIT)
+            await eventually(serving, timeout=WAIT, what="the server to serve")
 
     async def stop(self, sim: TwsSimulator) -> None:
         """SIGTERM, as a service manager restarting it would; wait until it and its TWS session are gone."""
         if self.process is None:
             return
         self.process.send_signal(signal.SIGTERM)
-        await until(lambda: self.process is not None and self.process.poll() is not None, "the server to exit")
+        await asyncio.to_thread(self.process.wait, WAIT)  # the exit status, as the kernel reports it
         self.process = None
-        await until(lambda: not any(s.client_id == CLIENT_ID for s in sim.sessions), "the TWS session to close")
+        await sim.wait_for(lambda: not any(s.client_id == CLIENT_ID for s in sim.sessions), WAIT)
 
 
 class Ledger:
@@ -96,6 +95,8 @@ class Ledger:
     def __init__(self) -> None:
         self.exec_ids: list[str] = []
         self.resets = 0
+        self.changed = asyncio.Event()
+        """Set after every message the client received."""
 
     async def follow(self, client: StreamClient) -> None:
         async for message in client:
@@ -106,6 +107,7 @@ class Ledger:
                 self.exec_ids.extend(item["data"]["exec_id"] for item in message["items"])
             elif message["type"] == "data":
                 self.exec_ids.append(message["data"]["exec_id"])
+            self.changed.set()
 
 
 async def test_every_fill_once_across_ibkr_server_restarts(tmp_path: Path) -> None:
@@ -136,7 +138,8 @@ async def test_every_fill_once_across_ibkr_server_restarts(tmp_path: Path) -> No
                 await page.wait_for_selector('#conn[data-state="live"]', timeout=WAIT * 1000)
 
                 async def both_hold_the_day() -> None:
-                    await until(lambda: sorted(ledger.exec_ids) == sorted(day), f"the Python client to hold {day}")
+                    await until(lambda: sorted(ledger.exec_ids) == sorted(day), ledger.changed,
+                                f"the Python client to hold {day}")
                     await page.wait_for_function(
                         "ids => { const shown = window.rxdash.tradeIds();"
                         " return shown.length === ids.length && ids.every((id) => shown.includes(id)); }",
@@ -152,7 +155,7 @@ async def test_every_fill_once_across_ibkr_server_restarts(tmp_path: Path) -> No
                     await server.stop(sim)
                     execute("BUY")  # while no server runs: the next one must still publish it
                     await server.start(sim)
-                    await until(lambda n=restart: ledger.resets == n + 1, "the Python client to reset")
+                    await until(lambda n=restart: ledger.resets == n + 1, ledger.changed, "the Python client to reset")
                     await page.wait_for_function(f"() => window.rxdash.state.epochChanges === {restart + 1}",
                                                  timeout=WAIT * 1000)
                     await both_hold_the_day()
