@@ -60,6 +60,25 @@ async def open_reader(server: RedisServer, **options) -> RedisReader:
     return reader
 
 
+class Received:
+    """What a reader delivered, and a wait for how many it has delivered (its own word: no polling)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+        self._changed.set()
+
+    async def count(self, n: int, timeout: float = 10.0) -> None:
+        """Return once ``n`` messages have arrived; fail after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while len(self.messages) < n:
+                self._changed.clear()
+                await self._changed.wait()
+
+
 def triples(messages: list[Message]) -> list[tuple[str, int, bytes]]:
     return [(m.epoch, m.seq, m.payload) for m in messages]
 
@@ -75,15 +94,15 @@ async def test_gateways_read_what_the_ingest_numbered(redis_server: RedisServer)
     publisher = await open_publisher(redis_server)
     first = await open_reader(redis_server)
     second = await open_reader(redis_server)
-    seen: dict[str, list[Message]] = {"first": [], "second": []}
-    first.subscribe(seen["first"].append)
-    second.subscribe(seen["second"].append)
+    received = {"first": Received(), "second": Received()}
+    first.subscribe(received["first"])
+    second.subscribe(received["second"])
     published = [publisher.publish("trades", {"n": n}) for n in range(1, 201)]
     published += [publisher.publish("prices", {"symbol": s, "bid": b})
                   for b in (1.0, 2.0) for s in ("EURUSD", "GBPUSD")]
-    await eventually(lambda: len(seen["first"]) == len(seen["second"]) == len(published))
     for name, reader in (("first", first), ("second", second)):
-        got = sorted(seen[name], key=lambda m: (m.topic, m.seq))
+        await received[name].count(len(published))
+        got = sorted(received[name].messages, key=lambda m: (m.topic, m.seq))
         assert triples(got) == triples(sorted(published, key=lambda m: (m.topic, m.seq)))
         assert reader.epoch == publisher.epoch and reader.last_seq("trades") == 200
         assert [m.seq for m in reader.snapshot("prices")] == [3, 4]  # the latest per symbol, in seq order
@@ -180,11 +199,11 @@ async def test_redis_restart_loses_nothing_and_health_shows_the_outage(redis_ser
     publisher = await open_publisher(redis_server)
     publisher.health = HealthMonitor(HistoricalScheduler())
     reader = await open_reader(redis_server)
-    seen: list[Message] = []
-    reader.subscribe(seen.append)
+    received = Received()
+    reader.subscribe(received)
     for n in range(100):
         publisher.publish("trades", {"n": n})
-    await eventually(lambda: len(seen) == 100)
+    await received.count(100)
     # The reader can see a batch before the publisher has read Redis's reply to it: stopping Redis
     # then would lose that reply (the case test_a_lost_reply_is_reconciled_not_written_twice covers).
     await eventually(lambda: publisher.queued == 0)
@@ -197,9 +216,9 @@ async def test_redis_restart_loses_nothing_and_health_shows_the_outage(redis_ser
     assert "redis unreachable" in down["last_error"] and down["lag_seconds"] >= 0
     assert publisher.queued == 200
     redis_server.start()  # same port, same data directory (append-only file)
-    await eventually(lambda: len(seen) == 300, timeout=20)
-    assert [m.seq for m in seen] == list(range(1, 301))
-    assert [m.data["n"] for m in seen] == list(range(300))
+    await received.count(300, timeout=20)
+    assert [m.seq for m in received.messages] == list(range(1, 301))
+    assert [m.data["n"] for m in received.messages] == list(range(300))
     assert reader.health.snapshot()[BUS_STREAM]["is_healthy"] is True
     await eventually(lambda: publisher.health.snapshot()[PUBLISH_STREAM]["is_healthy"] is True)
     assert reader.since("trades", 0) is not None and len(reader.since("trades", 0) or []) == 300
@@ -259,11 +278,10 @@ async def test_a_reader_closed_at_any_moment_stops(redis_server: RedisServer) ->
     publisher = await open_publisher(redis_server)
     for turns in range(8):
         reader = await open_reader(redis_server)
-        delivered = asyncio.Event()
-        reader.subscribe(lambda message, delivered=delivered: delivered.set())
+        received = Received()
+        reader.subscribe(received)
         publisher.publish("trades", {"n": turns})
-        async with asyncio.timeout(10):
-            await delivered.wait()  # woken the turn after the delivery, as the reader sends its next command
+        await received.count(1)  # woken the turn after the delivery, as the reader sends its next command
         for _ in range(turns):
             await asyncio.sleep(0)  # one loop turn later each round (a step, not a wait for a condition)
         async with asyncio.timeout(5):
