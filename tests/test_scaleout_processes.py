@@ -62,32 +62,55 @@ def project(tmp_path: Path) -> Path:
 
 
 class Process:
-    """One ``rxstream`` subcommand in a child process; its log is a file we can wait on."""
+    """One ``rxstream`` subcommand in a child process; what it logs is read as it comes (and kept in a file)."""
 
     def __init__(self, log: Path, *args: str) -> None:
         self.log = log
         self.args = args
         self.process: asyncio.subprocess.Process | None = None
+        self._lines: list[str] = []
+        self._said = asyncio.Event()
+        self._follower: asyncio.Task[None] | None = None
 
     async def start(self) -> Process:
         self._out = self.log.open("ab")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rxstream.cli", *self.args,
-            stdout=self._out, stderr=self._out, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+        self._follower = asyncio.get_running_loop().create_task(self._follow())
         return self
 
+    async def _follow(self) -> None:
+        """Read the process's output to its end: keep each line, write it to the log file, announce it."""
+        assert self.process is not None and self.process.stdout is not None
+        async for line in self.process.stdout:
+            self._out.write(line)
+            self._out.flush()
+            self._lines.append(line.decode(errors="replace"))
+            self._said.set()
+        self._said.set()  # the end: nothing more will be said
+
     def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        return "".join(self._lines)
 
     async def logged(self, needle: str, *, count: int = 1, timeout: float = 20.0) -> None:
-        await eventually(lambda: self.text().count(needle) >= count, timeout=timeout)
+        """Return once the process has logged ``needle`` ``count`` times; fail after ``timeout`` seconds."""
+        assert self._follower is not None
+        async with asyncio.timeout(timeout):
+            while self.text().count(needle) < count:
+                assert not self._follower.done(), f"ended without logging {needle!r}:\n{self.text()}"
+                self._said.clear()
+                await self._said.wait()
 
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        assert self.process is not None
+        assert self.process is not None and self._follower is not None
         if self.process.returncode is None:
             self.process.send_signal(sig)
-        code = await asyncio.wait_for(self.process.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            code = await self.process.wait()
+            await self._follower  # its output to the end
         self._out.close()
         return code
 
