@@ -16,6 +16,7 @@ from reactivex.scheduler import HistoricalScheduler
 from rxstream.gateway.broadcaster import Broadcaster
 from rxstream.gateway.outbox import Entry, Outbox
 from rxstream.gateway.protocol import CloseCode, Connection, ConnectionState, Limits
+from rxstream.gateway.sink import Framer, header_size
 
 
 def connect(broadcaster: Broadcaster, sink: ListSink, name: str = "c") -> Connection:
@@ -171,3 +172,14 @@ async def test_refusal_and_going_away_go_through_the_connection() -> None:
     assert other.closed is not None and other.closed[0] == CloseCode.GOING_AWAY
     assert [m["code"] for m in other.read()] == ["going_away"]
 
+
+
+def test_a_frame_sent_to_many_clients_is_framed_once_and_framed_right() -> None:
+    framer = Framer()
+    small, medium, large = b"[1]", b"x" * 2000, b"y" * 70_000
+    assert framer(small) == b"\x81\x03[1]"
+    assert framer(medium)[:4] == b"\x81\x7e\x07\xd0" and framer(medium)[4:] == medium
+    assert framer(medium) is framer(medium)  # the same frame for the next client: the same framed bytes
+    framed = framer(large)
+    assert framed[:2] == b"\x81\x7f" and int.from_bytes(framed[2:10], "big") == 70_000 and framed[10:] == large
+    assert [header_size(n) for n in (3, 2000, 70_000)] == [2, 4, 10]

@@ -24,6 +24,7 @@ from typing import Protocol
 from .metrics import GatewayMetrics
 from .outbox import Entry, Outbox
 from .protocol import Close, Connection, ConnectionState
+from .sink import header_size
 from .subscription import Subscription
 
 __all__ = ["Channel", "Sink"]
@@ -72,11 +73,9 @@ class Channel:
         "blocked",
         "close_timeout",
         "connection",
-        "frames_sent",
         "heard",
         "id",
         "max_batch",
-        "messages_sent",
         "metrics",
         "on_finished",
         "on_writable",
@@ -103,8 +102,6 @@ class Channel:
         self.subscriptions: dict[str, Subscription] = {}
         self.outbox: Outbox | None = None
         self.blocked = False
-        self.messages_sent = 0
-        self.frames_sent = 0
         self.heard = 0.0
         """When the peer last sent anything (a frame or a pong), on the loop's clock."""
         self.pinged: float | None = None
@@ -180,7 +177,8 @@ class Channel:
                     chunk = entries[start:end]
                     frame = b"[" + b",".join([e.payload for e in chunk]) + b"]"
                 writable = write(frame)
-                self._written += len(frame) + 2
+                n = len(frame)
+                self._written += n + header_size(n)
                 for e in chunk:
                     topic = e.topic
                     if topic is not None:
@@ -191,8 +189,6 @@ class Channel:
                             lossless.append((self._written, topic, e.seq))
                 metrics.frames_sent += 1
                 metrics.latency.observe(now - first.enqueued, count)
-                self.messages_sent += count
-                self.frames_sent += 1
                 start = end
                 if not writable and not self.blocked:
                     self._wait_for_drain()
@@ -202,6 +198,29 @@ class Channel:
             return
         if lossless:
             self._track(lossless)
+
+    def write_shared(self, frame: bytes, entry: Entry, sub: Subscription) -> bool:
+        """Write one frame that other clients are sent too: ``entry`` (all of what ``sub``, a reader of the
+        shared log, is due) as ``frame``; the caller counts the metrics. ``False``: the connection is gone."""
+        try:
+            writable = self.sink.write(frame)
+            n = len(frame)
+            self._written += n + header_size(n)
+            if sub.policy == "lossless":
+                inflight = self._inflight
+                if inflight is None and self.sink.unsent() == 0:
+                    sub.delivered = entry.seq  # the usual case: the transport took everything at once
+                else:
+                    if inflight is None:
+                        inflight = self._inflight = deque()
+                    inflight.append((self._written, sub.topic, entry.seq))
+        except _LOST as exc:
+            log.debug("channel %s: write failed: %s", self.id, exc)
+            self.finish()
+            return False
+        if not writable and not self.blocked:
+            self._wait_for_drain()
+        return True
 
     @staticmethod
     def _array(payload: bytes, frames: dict[int, bytes] | None) -> bytes:
