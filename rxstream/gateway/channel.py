@@ -139,13 +139,18 @@ class Channel:
         """Queue a state entry, conflated per key when the client is behind."""
         self._box().put_latest(key, entry)
 
+    def take(self) -> list[Entry]:
+        """Everything queued, oldest first; the outbox goes until something is queued again."""
+        box, self.outbox = self.outbox, None
+        return box.take() if box is not None else []
+
     def discard(self, topic: str | None = None) -> int:
         """Drop what waits (of ``topic``, or everything); how many entries."""
         if self.outbox is None:
             return 0
         if topic is not None:
             return self.outbox.drop_topic(topic)
-        dropped = self.outbox.take()
+        dropped = self.take()
         for entry in dropped:
             if entry.topic is not None:
                 self.metrics.discarded[entry.topic] += entry.messages
@@ -205,7 +210,7 @@ class Channel:
         try:
             writable = self.sink.write(frame)
             n = len(frame)
-            self._written += n + header_size(n)
+            self._written += n + (2 if n < 126 else 4 if n < 65536 else 10)  # header_size(n), inlined
             if sub.policy == "lossless":
                 inflight = self._inflight
                 if inflight is None and self.sink.unsent() == 0:
