@@ -317,7 +317,7 @@ async def _measure(kind: str, n: int, rate: int, seconds: float, client_processe
     return result
 
 
-LADDER = (50, 100, 200, 350, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10_000, 12_000,
+LADDER = (10, 20, 30, 50, 100, 200, 350, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10_000, 12_000,
           14_000, 17_000, 20_000)
 """The publish rates (messages/s) the capacity line chooses from."""
 GOAL_P99 = 0.050
