@@ -89,6 +89,25 @@ def _router(sources: Mapping[str, Hub[Any]]) -> Callable[[Event], None]:
     return route
 
 
+class _Routes:
+    """The source hub of each event, by ``Event.kind``; looked up by the event's type once its kind is known."""
+
+    def __init__(self, sources: Mapping[str, Hub[Any]]) -> None:
+        self.hubs = {kind: sources[name] for kind, name in SOURCE_OF.items() if name in sources}
+        self.nowhere: Hub[Any] = Hub("unrouted")  # kinds without a source: no subscribers, dropped
+        self.by_type: dict[type, Hub[Any]] = {}
+        """The hub of every event of a type whose ``kind`` is the type's own (an ``Event`` class attribute)."""
+
+    def __call__(self, event: Event) -> Hub[Any]:
+        """The hub of ``event``; remembers it for its type when every event of that type has the same kind."""
+        kind = event.kind
+        hub = self.hubs.get(kind, self.nowhere)
+        cls = type(event)
+        if getattr(cls, "kind", None) == kind and "kind" not in getattr(event, "__dict__", ()):
+            self.by_type[cls] = hub
+        return hub
+
+
 def replay_virtual(
     events: Iterable[Event],
     target: Engine | Mapping[str, Hub[Any]],
@@ -116,7 +135,8 @@ def replay_virtual(
     if not isinstance(scheduler, ReplayScheduler):
         raise ArgumentTypeError("replay_virtual", "needs a ReplayScheduler (pass one, or give it to the engine)")
     stats = ReplayStats()
-    hubs = {kind: sources[name] for kind, name in SOURCE_OF.items() if name in sources}
+    route = _Routes(sources)
+    routes = route.by_type
     advance = scheduler.advance_clock
     iterator = iter(events)  # the hot loop below: two comparisons per event when no timer is due
     first = next(iterator, None)
@@ -143,8 +163,17 @@ def replay_virtual(
                     raise StreamError(
                         "replay", f"{where}: time went backwards: {time.isoformat()} after {clock.isoformat()}"
                     )
-            hub = hubs.get(event.kind)
-            if hub is not None:  # Hub.on_next, inlined: one call per event fewer
+            try:
+                hub = routes[type(event)]
+            except KeyError:
+                hub = route(event)
+            sole = hub.sole
+            if sole is not None:  # Hub.on_next, inlined: one call per event fewer
+                try:
+                    sole[1](event)
+                except Exception as error:
+                    hub.fail(sole[0], error)
+            else:
                 for observer in hub.observers:
                     try:
                         observer.on_next(event)
