@@ -23,12 +23,13 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, cast
+from typing import IO, Annotated, Any, cast
 
+import msgspec
 import orjson
 
 from .errors import ConfigError, TickFileError, ValidationError
@@ -50,8 +51,27 @@ __all__ = [
 FORMAT = "rxstream.ticks"
 VERSION = 1
 _MAX_REASONS = 20
-# The keys of a quote line as orjson's own (cached) strings: lookups then match by identity.
-_TYPE, _SYMBOL, _TIME, _BID, _ASK = orjson.loads(b'{"type":0,"symbol":0,"time":0,"bid":0,"ask":0}')
+
+
+class _Quote(msgspec.Struct, tag="tick", tag_field="type", forbid_unknown_fields=True, gc=False):
+    """A quote line of exactly these five keys, the reader's fast path (any other line takes the general one).
+
+    msgspec parses times as :func:`rxstream.events.parse_time` does and refuses
+    what ``Tick.from_dict`` refuses; prices are kept only when both are JSON
+    floats (an integer price takes the general path, which keeps it an ``int``).
+    """
+
+    symbol: Annotated[str, msgspec.Meta(min_length=1)]
+    time: Annotated[datetime, msgspec.Meta(tz=True)]
+    bid: int | float
+    ask: int | float
+
+
+class _NoType(msgspec.Struct, tag="", tag_field="type"):
+    """Never a quote: a second member makes ``"type"`` required (a lone tagged struct would not be)."""
+
+
+_QUOTE_LINE = msgspec.json.Decoder(_Quote | _NoType)
 
 
 def bundled_session() -> Path:
@@ -120,9 +140,8 @@ def read_events(
     stats = stats if stats is not None else ReadStats()
     stats.path = name
     builders = EVENT_TYPES
-    loads = orjson.loads
-    new, fromisoformat, tick = tuple.__new__, datetime.fromisoformat, Tick
-    k_type, k_symbol, k_time, k_bid, k_ask = _TYPE, _SYMBOL, _TIME, _BID, _ASK
+    loads, decode_quote, quote_type = orjson.loads, _QUOTE_LINE.decode, _Quote
+    new, tick, utc = tuple.__new__, Tick, UTC
     try:
         handle = _open_binary(path)
     except OSError as error:
@@ -134,21 +153,17 @@ def read_events(
             stats.header = _read_header(name, handle.readline() or None)
             stats.lines = 1
             for line in handle:  # the line number is 2 + events + skipped: counted only when needed
+                try:  # the commonest line, a bid/ask quote, decoded and checked in C by msgspec
+                    quote = decode_quote(line)
+                except Exception:  # not that shape, or a bad value: the general path says what is wrong
+                    quote = None
                 try:
-                    record = loads(line)
-                    event: Event | None = None
-                    try:  # the commonest line, a bid/ask quote, without the general validation
-                        if len(record) == 5:  # exactly these five keys, then (orjson's floats are all finite)
-                            symbol = record[k_symbol]
-                            text = record[k_time]
-                            bid = record[k_bid]
-                            ask = record[k_ask]
-                            if (record[k_type] == "tick" and type(bid) is type(ask) is float
-                                    and type(symbol) is str and symbol and text[-1] == "Z"):
-                                event = new(tick, (symbol, fromisoformat(text), bid, ask, None, None, None, None, None))
-                    except (LookupError, TypeError, ValueError):
-                        pass  # not that shape, or a bad value: the general path says what is wrong
-                    if event is None:
+                    if (type(quote) is quote_type and quote.time.tzinfo is utc
+                            and type(quote.bid) is float and type(quote.ask) is float):
+                        event: Event = new(tick, (quote.symbol, quote.time, quote.bid, quote.ask,
+                                                  None, None, None, None, None))
+                    else:
+                        record = loads(line)
                         event = builders[record["type"]](record)
                 except Exception as error:
                     _bad_line(stats, skip_bad, line, error)

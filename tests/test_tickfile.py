@@ -4,7 +4,10 @@ import gzip
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rxstream.errors import TickFileError
 from rxstream.events import Fill, PositionUpdate, Signal, Tick
@@ -43,7 +46,7 @@ def test_the_same_events_give_byte_identical_gzip_files(tmp_path: Path) -> None:
 
 def write_lines(path: Path, *lines: str, header: bool = True) -> Path:
     head = ['{"format":"rxstream.ticks","version":1}'] if header else []
-    path.write_text("\n".join([*head, *lines]) + "\n")
+    path.write_text("\n".join([*head, *lines]) + "\n", encoding="utf-8")
     return path
 
 
@@ -121,6 +124,22 @@ QUOTE_LIKE = [  # the reader's fast path for quotes must accept and refuse exact
     '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":null,"ask":1.2}',
     '["tick","EURUSD","2020-01-01T22:00:00Z",1.1,1.2]',
     '"tick,EURUSD,2020-01-01T22:00:00Z,1.1,"',
+    '{"symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":1.1,"ask":1.2}',
+    '{"type":"","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01t22:00:00.5z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00.1234567Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00.9999999Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00+00:00","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00-00:00","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01 22:00:00Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"20200101T220000Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-12-31T23:59:60Z","bid":1.1,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":123456789012345678901234567890,"ask":1.2}',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":1.1,"ask":1.2,"bid":7.5}',
+    '{"type":"tick","symbol":"EUR\\u00fcUSD","time":"2020-01-01T22:00:00Z","bid":-0.0,"ask":1e-320}',
+    '  {"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":1.1,"ask":1.2}  ',
+    '{"type":"tick","symbol":"EURUSD","time":"2020-01-01T22:00:00Z","bid":1.1,"ask":1.2} 7',
 ]
 
 
@@ -140,16 +159,62 @@ def test_quote_lines_read_exactly_as_the_general_validation_says(tmp_path: Path,
         assert stats.reasons[0].startswith(f"{path}:2: ")
     else:
         assert got == expected and stats.skipped == 0
+        assert [type(v) for v in got[0]] == [type(v) for v in expected[0]]  # an int price stays an int
         assert type(got[0].time) is datetime and got[0].time.tzinfo is UTC
 
 
+_TIMES = st.builds(
+    "{}-{:02d}-{:02d}{}{:02d}:{:02d}:{:02d}{}{}".format,
+    st.sampled_from(["2020", "1999", "0001", "9999", "20"]),
+    st.integers(0, 13), st.integers(0, 32), st.sampled_from(["T", "t", " ", "_"]),
+    st.integers(0, 25), st.integers(0, 60), st.integers(0, 61),
+    st.sampled_from(["", "."]).flatmap(lambda dot: st.just(dot) if not dot else st.text("0123456789", max_size=10).map(
+        lambda digits: dot + digits)),
+    st.sampled_from(["Z", "z", "", "+00:00", "-00:00", "+01:30", "+0100", "+24:00"]),
+)
+_CHARACTERS = st.characters(blacklist_categories=("Cs",))  # what JSON text can hold
+_PRICES = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(-(2**70), 2**70).map(str),
+    st.from_regex(r"-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
+    st.sampled_from(['"1.1"', "null", "true", "[]", "1e400"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.builds(
+    '{{"type":{},"symbol":{},"time":"{}","bid":{},"ask":{}{}}}'.format,
+    st.sampled_from(['"tick"', '"tick"', '"fill"', '""', "7"]),
+    st.one_of(st.text(_CHARACTERS, max_size=6).map(lambda t: orjson.dumps(t).decode()), st.just("null")),
+    _TIMES, _PRICES, _PRICES,
+    st.sampled_from(["", "", ',"last":1.5', ',"x":1', ',"bid":2.5']),
+), min_size=1, max_size=30))
+def test_generated_quote_lines_read_as_the_general_validation_says(tmp_path: Path, lines: list[str]) -> None:
+    """The quote fast path (msgspec) against ``event_from_dict(orjson.loads(line))``, line by line."""
+    from rxstream.events import event_from_dict
+
+    expected, bad = [], 0
+    for line in lines:
+        try:
+            expected.append(event_from_dict(orjson.loads(line)))
+        except Exception:
+            bad += 1
+    path = write_lines(tmp_path / "generated.jsonl", *lines)
+    stats = ReadStats()
+    got = list(read_events(path, skip_bad=True, stats=stats))
+    assert got == expected and stats.skipped == bad
+    assert [[type(v) for v in event] for event in got] == [[type(v) for v in event] for event in expected]
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
-def test_orjson_never_yields_a_non_finite_float(number: str) -> None:
-    """The reader's quote fast path relies on this instead of checking each price."""
-    import orjson
+def test_the_json_parsers_never_yield_a_non_finite_float(number: str) -> None:
+    """The reader's quote fast path (msgspec) and its general path (orjson) rely on this."""
+    import msgspec
 
     with pytest.raises(orjson.JSONDecodeError):
         orjson.loads(f'{{"bid": {number}}}')
+    with pytest.raises(msgspec.DecodeError):
+        msgspec.json.decode(f'{{"bid": {number}}}', type=dict[str, int | float])
 
 
 @pytest.mark.parametrize(
