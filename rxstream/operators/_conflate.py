@@ -70,7 +70,8 @@ def conflate(
             clock = require_scheduler("conflate", scheduler, scheduler_)
             arm: Callable[[Any, Any, Any], Any]
             disarm: Callable[[Any], None]
-            if isinstance(clock, ReplayScheduler):  # timers without a disposable each
+            own_timers = type(clock).schedule_absolute is ReplayScheduler.schedule_absolute
+            if isinstance(clock, ReplayScheduler) and own_timers:  # the replay clock's: no disposable each
                 arm, disarm = clock.add_timer, clock.cancel_timer
             else:
                 arm, disarm = clock.schedule_absolute, _dispose
