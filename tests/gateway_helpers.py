@@ -13,6 +13,7 @@ import jsonschema
 from rxstream.bus import InMemoryBus, TopicSpec
 from rxstream.events import Fill, PositionUpdate, Signal, Tick
 from rxstream.gateway.app import StaticBackend, create_app
+from rxstream.gateway.sink import header_size
 from rxstream.health import HealthMonitor
 from rxstream.settings import Settings
 
@@ -178,7 +179,7 @@ class ListSink:
         if self.aborted:
             raise ConnectionResetError("aborted")
         self.frames.append(frame)
-        self.buffered += len(frame) + 2
+        self.buffered += len(frame) + header_size(len(frame))  # the bytes a WebSocket frame takes
         return self.buffered <= self.room
 
     def unsent(self) -> int:

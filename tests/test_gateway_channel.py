@@ -16,6 +16,7 @@ from reactivex.scheduler import HistoricalScheduler
 from rxstream.gateway.broadcaster import Broadcaster
 from rxstream.gateway.outbox import Entry, Outbox
 from rxstream.gateway.protocol import CloseCode, Connection, ConnectionState, Limits
+from rxstream.gateway.sink import Framer, header_size
 
 
 def connect(broadcaster: Broadcaster, sink: ListSink, name: str = "c") -> Connection:
@@ -171,3 +172,48 @@ async def test_refusal_and_going_away_go_through_the_connection() -> None:
     assert other.closed is not None and other.closed[0] == CloseCode.GOING_AWAY
     assert [m["code"] for m in other.read()] == ["going_away"]
 
+
+
+def test_a_frame_sent_to_many_clients_is_framed_once_and_framed_right() -> None:
+    framer = Framer()
+    small, medium, large = b"[1]", b"x" * 2000, b"y" * 70_000
+    assert framer(small) == b"\x81\x03[1]"
+    assert framer(medium)[:4] == b"\x81\x7e\x07\xd0" and framer(medium)[4:] == medium
+    assert framer(medium) is framer(medium)  # the same frame for the next client: the same framed bytes
+    framed = framer(large)
+    assert framed[:2] == b"\x81\x7f" and int.from_bytes(framed[2:10], "big") == 70_000 and framed[10:] == large
+    assert [header_size(n) for n in (3, 2000, 70_000)] == [2, 4, 10]
+
+
+async def test_readers_in_step_share_one_write_while_one_behind_catches_up_in_order() -> None:
+    bus = make_bus(history=100)
+    broadcaster = Broadcaster(bus, limits=Limits(max_batch=4))
+    broadcaster.start()
+    sinks = [ListSink() for _ in range(3)]
+    channels = [connect(broadcaster, s, f"c{i}")[1] for i, s in enumerate(sinks)]
+    for channel, sink in zip(channels, sinks, strict=True):
+        subscribe(broadcaster, channel, '{"type":"subscribe","topics":["signals"]}')
+        sink.read()
+    sinks[2].stall()  # its transport is full: it falls behind
+    for n in range(1, 4):
+        bus.publish("signals", signal(n))
+    broadcaster.flush()
+    assert sinks[0].frames[0] is sinks[1].frames[0]  # one frame for the two in step
+    assert [m["seq"] for m in sinks[0].read()] == [1, 2, 3]
+    for n in range(4, 7):
+        bus.publish("signals", signal(n))
+    broadcaster.flush()  # the stalled one is blocked: nothing more is written to it
+    assert [m["seq"] for m in sinks[2].read()] == [1, 2, 3]  # reading ends its drain
+    for _ in range(100):  # the drain task marks it writable again, a loop turn or two later
+        if not channels[2].blocked:
+            break
+        await asyncio.sleep(0)
+    assert not channels[2].blocked
+    for n in range(7, 9):
+        bus.publish("signals", signal(n))
+    broadcaster.flush()  # it is 5 behind (more than a frame): its own frames, in order
+    assert [m["seq"] for m in sinks[2].read()] == [4, 5, 6, 7, 8]
+    assert [m["seq"] for m in sinks[0].read()] == [4, 5, 6, 7, 8]
+    for channel in channels[:1] + channels[2:]:
+        channel.refresh_delivered()  # everything was read: the resume point is the last seq
+        assert channel.subscriptions["signals"].delivered == 8

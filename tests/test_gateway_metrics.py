@@ -6,7 +6,7 @@ import aiohttp
 from gateway_helpers import Reader, make_bus, signal, start_server
 
 from rxstream.gateway.app import METRICS
-from rxstream.gateway.metrics import GatewayMetrics
+from rxstream.gateway.metrics import GatewayMetrics, Histogram
 
 
 def test_two_metric_sets_count_apart_and_carry_process_and_gc_series() -> None:
@@ -37,3 +37,11 @@ async def test_two_servers_in_one_process_keep_their_own_counts(aiohttp_server) 
     assert one.app[METRICS].value("rxstream_ws_connections_total") == 1
     assert one.app[METRICS].value("rxstream_ws_messages_sent_total", topic="signals") == 1
     assert two.app[METRICS].value("rxstream_ws_connections_total") == 0
+
+
+def test_the_send_latency_histogram_is_fine_where_the_fan_out_goal_sits() -> None:
+    latency = Histogram()
+    latency.observe_each([0.003, 0.012, 0.045], 2)  # three clients sent a frame of two messages
+    latency.observe(0.18)
+    assert latency.count == 7 and abs(latency.sum - 2 * 0.06 - 0.18) < 1e-9
+    assert [latency.quantile(q) for q in (0.25, 0.5, 0.8, 1.0)] == [0.005, 0.015, 0.05, 0.2]

@@ -42,7 +42,7 @@ from .broadcaster import Broadcaster
 from .heartbeat import Heartbeat
 from .metrics import CONTENT_TYPE, GatewayMetrics
 from .protocol import Connection, ConnectionState, Limits
-from .sink import WebSocketSink
+from .sink import Framer, WebSocketSink
 
 __all__ = [
     "BACKEND",
@@ -69,6 +69,8 @@ METRICS = web.AppKey("rxstream_metrics", GatewayMetrics)
 TOKEN_AUTH = web.AppKey("rxstream_token_auth", TokenAuth)
 ORIGINS = web.AppKey("rxstream_origin_policy", OriginPolicy)
 STARTED = web.AppKey("rxstream_started_at", dict)
+FRAMER = web.AppKey("rxstream_framer", Framer)
+"""Frames the bytes every client at the same place is sent, once for all of them (:class:`Framer`)."""
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -151,7 +153,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         verify=auth.verify if auth is not None else None,
         now=loop.time(),
     )
-    sink = WebSocketSink(ws, request, writer)
+    sink = WebSocketSink(ws, request, writer, app[FRAMER])
     refusal = []
     if len(broadcaster.channels) >= settings.max_connections:
         metrics.rejected_total.labels("max_connections").inc()
@@ -342,6 +344,7 @@ def create_app(
     app[ORIGINS] = OriginPolicy(settings.allowed_origins)
     app[TOPICS] = _Topics()
     app[STARTED] = {}
+    app[FRAMER] = Framer()
     if token_auth is not None:
         app[TOKEN_AUTH] = token_auth
     app.cleanup_ctx.append(_backend_ctx)

@@ -10,7 +10,9 @@
   a subscription with no symbol filter and no ``max_rate`` reads its topic's log from its
   cursor, so every client at the same position is sent the very same frame object.
 * Writes happen once per loop turn (a burst of messages becomes one frame per client), and
-  synchronously while the client's transport keeps up: no task per client.
+  synchronously while the client's transport keeps up: no task per client. A reader due one
+  frame of one topic and nothing else (the common case) costs one write: the frame, its
+  WebSocket header and the metrics are done once for all such clients (:meth:`Broadcaster.flush`).
 * **State** topics are conflated per key for a client that is behind: it gets the latest value
   per key, never a backlog.
 * **Lossless** topics are never dropped silently: a client too far behind is closed as slow
@@ -258,12 +260,12 @@ class Broadcaster:
         """Write what every marked client is due (once per loop turn; tests call it directly)."""
         self._flush_pending = False
         dirty, self._dirty = self._dirty, set()
+        cache: ReadCache = {}
         for topic in self._dirty_topics:
             readers = self._readers.get(topic)
             if readers:
-                dirty.update(readers)
+                self._fan_out(topic, readers, dirty, cache)
         self._dirty_topics.clear()
-        cache: ReadCache = {}
         frames: dict[int, bytes] = {}
         closed = ConnectionState.CLOSED
         for channel in dirty:
@@ -272,7 +274,7 @@ class Broadcaster:
             if channel.blocked:
                 self.slow.check(channel)
                 continue
-            entries = channel.outbox.take() if channel.outbox is not None else []
+            entries = channel.take()
             for sub in list(channel.subscriptions.values()):  # reading may close the channel (slow) and drop them
                 if sub.reader:
                     entries.extend(self._read(channel, sub, cache))
@@ -283,6 +285,56 @@ class Broadcaster:
                 channel.close_when_sent()
             elif channel.blocked:
                 self.slow.check(channel)
+
+    def _fan_out(self, topic: str, readers: dict[Channel, Subscription], dirty: set[Channel],
+                 cache: ReadCache) -> None:
+        """The common case, at the cost of one write per client: every reader of ``topic`` due one frame of
+        it and nothing else gets the frame built once for its place in the log; the metrics are counted once.
+
+        Any other reader (blocked, closing, further behind than a frame, with something queued, or on
+        more than one topic) is added to ``dirty`` for the general path.
+        """
+        last = self.logs[topic].last_seq
+        max_batch, read, monotonic = self.limits.max_batch, self.logs.read, time.monotonic
+        latency = self.metrics.latency
+        entry: Entry | None = None
+        frame = b""
+        at = -1  # the position ``entry`` was read from
+        ages: list[float] = []
+        messages = frames = nbytes = 0
+        for channel, sub in list(readers.items()):  # a write may end a connection, which leaves readers
+            position = sub.position
+            due = last - position
+            if due <= 0:
+                continue
+            if (due > max_batch or channel.blocked or channel.outbox is not None or len(channel.subscriptions) != 1
+                    or channel.connection.closing is not None or channel in dirty):
+                dirty.add(channel)
+                continue
+            if position == at:  # the same place as the client before: the same entry, and the cursor moves on
+                sub.position = last
+            else:
+                entries = read(sub, cache)  # one entry: at most max_batch messages, still in the log
+                assert entries is not None and len(entries) == 1, "a reader due at most one frame reads one entry"
+                if ages and entry is not None:
+                    latency.observe_each(ages, entry.messages)
+                    ages = []
+                entry, at = entries[0], position
+                frame = entry.payload if entry.messages == 1 else b"[" + entry.payload + b"]"
+            assert entry is not None
+            if channel.write_shared(frame, entry, sub):
+                ages.append(monotonic() - entry.enqueued)
+                messages += entry.messages
+                nbytes += len(entry.payload)
+                frames += 1
+                if channel.blocked:
+                    self.slow.check(channel)
+        if frames:
+            assert entry is not None
+            latency.observe_each(ages, entry.messages)
+            self.metrics.messages_sent[topic] += messages
+            self.metrics.bytes_sent[topic] += nbytes
+            self.metrics.frames_sent += frames
 
     def _materialize(self, channel: Channel) -> None:
         """Move what a client's readers are due from the logs into its outbox (before a control message)."""

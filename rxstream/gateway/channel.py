@@ -24,6 +24,7 @@ from typing import Protocol
 from .metrics import GatewayMetrics
 from .outbox import Entry, Outbox
 from .protocol import Close, Connection, ConnectionState
+from .sink import header_size
 from .subscription import Subscription
 
 __all__ = ["Channel", "Sink"]
@@ -72,11 +73,9 @@ class Channel:
         "blocked",
         "close_timeout",
         "connection",
-        "frames_sent",
         "heard",
         "id",
         "max_batch",
-        "messages_sent",
         "metrics",
         "on_finished",
         "on_writable",
@@ -103,8 +102,6 @@ class Channel:
         self.subscriptions: dict[str, Subscription] = {}
         self.outbox: Outbox | None = None
         self.blocked = False
-        self.messages_sent = 0
-        self.frames_sent = 0
         self.heard = 0.0
         """When the peer last sent anything (a frame or a pong), on the loop's clock."""
         self.pinged: float | None = None
@@ -142,13 +139,18 @@ class Channel:
         """Queue a state entry, conflated per key when the client is behind."""
         self._box().put_latest(key, entry)
 
+    def take(self) -> list[Entry]:
+        """Everything queued, oldest first; the outbox goes until something is queued again."""
+        box, self.outbox = self.outbox, None
+        return box.take() if box is not None else []
+
     def discard(self, topic: str | None = None) -> int:
         """Drop what waits (of ``topic``, or everything); how many entries."""
         if self.outbox is None:
             return 0
         if topic is not None:
             return self.outbox.drop_topic(topic)
-        dropped = self.outbox.take()
+        dropped = self.take()
         for entry in dropped:
             if entry.topic is not None:
                 self.metrics.discarded[entry.topic] += entry.messages
@@ -180,7 +182,8 @@ class Channel:
                     chunk = entries[start:end]
                     frame = b"[" + b",".join([e.payload for e in chunk]) + b"]"
                 writable = write(frame)
-                self._written += len(frame) + 2
+                n = len(frame)
+                self._written += n + header_size(n)
                 for e in chunk:
                     topic = e.topic
                     if topic is not None:
@@ -191,8 +194,6 @@ class Channel:
                             lossless.append((self._written, topic, e.seq))
                 metrics.frames_sent += 1
                 metrics.latency.observe(now - first.enqueued, count)
-                self.messages_sent += count
-                self.frames_sent += 1
                 start = end
                 if not writable and not self.blocked:
                     self._wait_for_drain()
@@ -202,6 +203,29 @@ class Channel:
             return
         if lossless:
             self._track(lossless)
+
+    def write_shared(self, frame: bytes, entry: Entry, sub: Subscription) -> bool:
+        """Write one frame that other clients are sent too: ``entry`` (all of what ``sub``, a reader of the
+        shared log, is due) as ``frame``; the caller counts the metrics. ``False``: the connection is gone."""
+        try:
+            writable = self.sink.write(frame)
+            n = len(frame)
+            self._written += n + (2 if n < 126 else 4 if n < 65536 else 10)  # header_size(n), inlined
+            if sub.policy == "lossless":
+                inflight = self._inflight
+                if inflight is None and self.sink.unsent() == 0:
+                    sub.delivered = entry.seq  # the usual case: the transport took everything at once
+                else:
+                    if inflight is None:
+                        inflight = self._inflight = deque()
+                    inflight.append((self._written, sub.topic, entry.seq))
+        except _LOST as exc:
+            log.debug("channel %s: write failed: %s", self.id, exc)
+            self.finish()
+            return False
+        if not writable and not self.blocked:
+            self._wait_for_drain()
+        return True
 
     @staticmethod
     def _array(payload: bytes, frames: dict[int, bytes] | None) -> bytes:
