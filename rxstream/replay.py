@@ -89,6 +89,25 @@ def _router(sources: Mapping[str, Hub[Any]]) -> Callable[[Event], None]:
     return route
 
 
+class _Routes:
+    """The source hub of each event, by ``Event.kind``; looked up by the event's type once its kind is known."""
+
+    def __init__(self, sources: Mapping[str, Hub[Any]]) -> None:
+        self.hubs = {kind: sources[name] for kind, name in SOURCE_OF.items() if name in sources}
+        self.nowhere: Hub[Any] = Hub("unrouted")  # kinds without a source: no subscribers, dropped
+        self.by_type: dict[type, Hub[Any]] = {}
+        """The hub of every event of a type whose ``kind`` is the type's own (an ``Event`` class attribute)."""
+
+    def __call__(self, event: Event) -> Hub[Any]:
+        """The hub of ``event``; remembers it for its type when every event of that type has the same kind."""
+        kind = event.kind
+        hub = self.hubs.get(kind, self.nowhere)
+        cls = type(event)
+        if getattr(cls, "kind", None) == kind and "kind" not in getattr(event, "__dict__", ()):
+            self.by_type[cls] = hub
+        return hub
+
+
 def replay_virtual(
     events: Iterable[Event],
     target: Engine | Mapping[str, Hub[Any]],
@@ -116,8 +135,23 @@ def replay_virtual(
     if not isinstance(scheduler, ReplayScheduler):
         raise ArgumentTypeError("replay_virtual", "needs a ReplayScheduler (pass one, or give it to the engine)")
     stats = ReplayStats()
-    hubs = {kind: sources[name] for kind, name in SOURCE_OF.items() if name in sources}
+    route = _Routes(sources)
+    routes = route.by_type
     advance = scheduler.advance_clock
+
+    def went_back(count: int, time: datetime, clock: datetime) -> bool:
+        """Count an event older than the clock; True when the policy drops it (``"error"`` raises)."""
+        where = file_stats.position if file_stats is not None else f"event {count}"
+        stats.backwards += 1
+        if stats.first_backwards is None:
+            stats.first_backwards = where
+        if on_backwards == "drop":
+            stats.dropped += 1
+            return True
+        if on_backwards == "error":
+            raise StreamError("replay", f"{where}: time went backwards: {time.isoformat()} after {clock.isoformat()}")
+        return False
+
     iterator = iter(events)  # the hot loop below: two comparisons per event when no timer is due
     first = next(iterator, None)
     if first is not None:
@@ -125,31 +159,26 @@ def replay_virtual(
         count = 0
         for count, event in enumerate(itertools.chain((first,), iterator), 1):
             time = event.time
-            if time >= clock:
-                if time >= scheduler.next_due:
-                    advance(time)
-                else:
-                    scheduler.now = time
-                clock = time
-            else:
-                where = file_stats.position if file_stats is not None else f"event {count}"
-                stats.backwards += 1
-                if stats.first_backwards is None:
-                    stats.first_backwards = where
-                if on_backwards == "drop":
-                    stats.dropped += 1
+            if time < clock:
+                if went_back(count, time, clock):
                     continue
-                if on_backwards == "error":
-                    raise StreamError(
-                        "replay", f"{where}: time went backwards: {time.isoformat()} after {clock.isoformat()}"
-                    )
-            hub = hubs.get(event.kind)
-            if hub is not None:  # Hub.on_next, inlined: one call per event fewer
-                for observer in hub.observers:
-                    try:
-                        observer.on_next(event)
-                    except Exception as error:
-                        hub.fail(observer, error)
+            elif time < scheduler.next_due:
+                scheduler.now = clock = time
+            else:
+                advance(time)
+                clock = time
+            try:
+                hub = routes[type(event)]
+            except KeyError:
+                hub = route(event)
+            sole = hub.sole
+            if sole is None:
+                hub.on_next(event)
+            else:  # Hub.on_next, inlined: one call per event fewer
+                try:
+                    sole[1](event)
+                except Exception as error:
+                    hub.fail(sole[0], error)
         stats.events = count - stats.dropped
         stats.last_time = clock
     if complete:

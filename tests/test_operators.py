@@ -56,6 +56,37 @@ def test_conflate_keeps_keys_apart() -> None:
     ]
 
 
+def test_conflate_behaves_alike_on_the_replay_clock_and_the_test_scheduler() -> None:
+    """On a ReplayScheduler conflation arms lean timers; what it emits, when and in what order is the same."""
+    from datetime import UTC, datetime, timedelta
+
+    from rxstream.hub import Hub
+    from rxstream.virtualtime import ReplayScheduler
+
+    # a tie on purpose: a and b open windows at 210, b holds a value back first; nothing lands on a window end
+    marbles = [(210, "a1"), (210, "b1"), (215, "c1"), (220, "b2"), (230, "a2"), (240, "c2"), (266, "c3"),
+               (270, "a3"), (280, "b3"), (290, "c4"), (300, "a4")]
+    test_clock = TestScheduler()
+    xs = test_clock.create_hot_observable(*(on_next(t, v) for t, v in marbles), on_completed(305))
+    expected = test_clock.start(lambda: xs.pipe(rxo.conflate(50, key=letter, scheduler=test_clock))).messages
+
+    t0 = datetime(2020, 1, 1, tzinfo=UTC)
+    clock = ReplayScheduler(t0)
+    hub: Hub[str] = Hub("letters")
+    got: list[Any] = []
+    when = lambda: int((clock.now - t0).total_seconds())  # noqa: E731
+    hub.pipe(rxo.conflate(50, key=letter, scheduler=clock)).subscribe(
+        lambda v: got.append(on_next(when(), v)), on_completed=lambda: got.append(on_completed(when())))
+    for t, value in marbles:
+        clock.advance_clock(t0 + timedelta(seconds=t))
+        hub.on_next(value)
+    clock.advance_clock(t0 + timedelta(seconds=305))
+    hub.on_completed()
+    assert got == expected
+    assert [m.value.value for m in expected if m.time == 260] == ["b2", "a2"]  # the tie: in the order held back
+    assert [m.value.value for m in expected if m.value.kind == "N"][-3:] == ["c4", "a4", "b3"]  # flushed as held
+
+
 def test_conflate_always_delivers_the_last_value_unlike_throttle_first() -> None:
     def run(operator: Any) -> list[Any]:
         scheduler = TestScheduler()

@@ -122,3 +122,40 @@ def test_reactivex_time_operators_run_on_the_replay_scheduler() -> None:
     reactivex.timer(timedelta(seconds=3), scheduler=clock).subscribe(lambda v: got.append((v, clock.now)))
     clock.run_all()
     assert got == [(0, T0 + timedelta(seconds=3))]
+
+
+def test_the_replay_scheduler_orders_timers_scheduled_out_of_order_and_cancels_lean_ones() -> None:
+    """Timers scheduled in any order, lean or not, run by (due, arrival); cancelled ones never run."""
+    import random
+
+    clock = ReplayScheduler(T0)
+    rng = random.Random(7)
+    expected: list[tuple[int, int]] = []
+    ran: list[tuple[int, int]] = []
+    dues: list[int] = []
+
+    def record(_: object, state: tuple[int, int]) -> None:
+        ran.append(state)
+        assert clock.now == T0 + timedelta(seconds=state[0])
+
+    for arrival in range(300):
+        due = rng.choice([rng.randrange(50), 60 + arrival // 10])  # out of order, then mostly in order
+        when = T0 + timedelta(seconds=due)
+        dues.append(due)
+        if arrival % 2:
+            timer = clock.schedule_absolute(when, record, (due, arrival))
+            if arrival % 7 == 0:
+                timer.dispose()
+                continue
+        else:
+            entry = clock.add_timer(when, record, (due, arrival))
+            if arrival % 7 == 0:
+                clock.cancel_timer(entry)
+                continue
+        expected.append((due, arrival))
+    assert clock.next_due == T0 + timedelta(seconds=min(dues))  # cancelled ones included
+    clock.advance_clock(T0 + timedelta(seconds=30))
+    assert ran == sorted(e for e in expected if e[0] <= 30)
+    clock.run_all()
+    assert ran == sorted(expected)
+    assert clock.next_due is NEVER

@@ -268,3 +268,45 @@ def test_the_engine_guard_records_health_and_retries_in_one_stage() -> None:
     assert (state.error_count, state.last_update) == (0, T0 + timedelta(seconds=3))
     with pytest.raises(ConfigError, match="record"):
         retry_with_backoff(record=True)
+
+
+def test_a_hubs_only_subscriber_that_fails_ends_alone_on_every_fast_path() -> None:
+    """The replay and the engine's guard call a hub's only subscriber directly; its failure stays isolated."""
+    clock = ReplayScheduler(T0)
+    ticks: Hub[Tick] = Hub("ticks")
+    errors: list[Exception] = []
+    ticks.subscribe(lambda t: 1 / 0, errors.append)  # the only subscriber: the replay calls it directly
+    events = [Tick("X", T0 + timedelta(seconds=n), 1.0 + n, 2.0) for n in range(3)]
+    replay_virtual(events[:1], {"ticks": ticks}, clock, complete=False)
+    assert [type(e) for e in errors] == [ZeroDivisionError] and ticks.subscriber_count == 0
+    got: list[Tick] = []
+    ticks.subscribe(got.append)
+    replay_virtual(events[1:], {"ticks": ticks}, clock)
+    assert got == events[1:]
+
+    engine = Engine(pipelines=[p for p in load_pipelines() if p.name == "price_updates"],
+                    scheduler=ReplayScheduler(T0), publish=False)
+    engine.start()
+    engine.outputs["price_updates"].subscribe(lambda t: [][0], errors.append)  # into the guard's hub, alone
+    replay_virtual(events, engine)
+    assert [type(e) for e in errors] == [ZeroDivisionError, IndexError]
+    assert engine.health is not None and engine.health.get("price_updates").total_errors == 0  # not the stream's
+
+
+def test_events_whose_kind_is_their_own_are_routed_one_by_one() -> None:
+    """An event type is looked up by type only when its kind is the type's; otherwise each event by its kind."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Note:
+        kind: str
+        time: datetime
+
+    hubs: dict[str, Hub[Any]] = {"ticks": Hub("ticks"), "fills": Hub("fills")}
+    seen: dict[str, list[Any]] = {"ticks": [], "fills": []}
+    for name, hub in hubs.items():
+        hub.subscribe(seen[name].append)
+    notes = [Note("tick", T0), Note("fill", T0), Note("signal", T0), Note("tick", T0)]
+    stats = replay_virtual(notes, hubs, ReplayScheduler(T0))  # type: ignore[arg-type]
+    assert stats.events == 4
+    assert seen == {"ticks": [notes[0], notes[3]], "fills": [notes[1]]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
@@ -11,6 +11,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..direct import DirectObservable
 from ..errors import ArgumentError
+from ..virtualtime import ReplayScheduler
 from ._scheduling import require_scheduler
 
 __all__ = ["conflate"]
@@ -20,6 +21,10 @@ _T = TypeVar("_T")
 
 def _single_key(_: Any) -> None:
     return None
+
+
+def _dispose(timer: abc.DisposableBase) -> None:
+    timer.dispose()
 
 
 def conflate(
@@ -63,38 +68,50 @@ def conflate(
             observer: abc.ObserverBase[_T], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             clock = require_scheduler("conflate", scheduler, scheduler_)
-            window_end: dict[Hashable, datetime] = {}  # key -> end of its last window
-            pending: dict[Hashable, Any] = {}  # key -> latest value waiting for its window to end
-            timers: dict[Hashable, abc.DisposableBase] = {}  # key -> the timer that will emit it
+            arm: Callable[[Any, Any, Any], Any]
+            disarm: Callable[[Any], None]
+            own_timers = type(clock).schedule_absolute is ReplayScheduler.schedule_absolute
+            if isinstance(clock, ReplayScheduler) and own_timers:  # the replay clock's: no disposable each
+                arm, disarm = clock.add_timer, clock.cancel_timer
+            else:
+                arm, disarm = clock.schedule_absolute, _dispose
+            windows: dict[Hashable, list[Any]] = {}  # key -> [end of its last window, latest value, timer, key]
+            held: dict[Hashable, list[Any]] = {}  # the windows holding a value back, in the order they began to
             on_next = observer.on_next
 
-            def close_window(_: abc.SchedulerBase, k: Hashable) -> None:
-                del timers[k]
-                value = pending.pop(k)
-                window_end[k] += step  # the emission opens the next window
-                on_next(value)
+            def close_window(_: abc.SchedulerBase, window: Any) -> None:
+                del held[window[3]]
+                window[2] = None
+                window[0] += step  # the emission opens the next window
+                on_next(window[1])
 
             def next_(value: _T) -> None:
                 k = key_of(value)
-                now = clock.now
-                end = window_end.get(k)
-                if end is None or now >= end:  # idle key: at once
-                    window_end[k] = now + step
+                try:
+                    window = windows[k]
+                except KeyError:  # a new key: at once
+                    windows[k] = [clock.now + step, None, None, k]
                     on_next(value)
                     return
-                if k not in timers:  # the first value held back in this window arms its timer
-                    timers[k] = clock.schedule_absolute(end, close_window, k)
-                pending[k] = value
+                if clock.now < window[0]:  # its window is open: hold the value back
+                    if window[2] is None:  # the first value held back in this window arms its timer
+                        held[k] = window
+                        window[2] = arm(window[0], close_window, window)
+                    window[1] = value
+                    return
+                window[0] = clock.now + step  # an idle key: at once
+                on_next(value)
 
             def cancel() -> None:
-                for timer in timers.values():
-                    timer.dispose()
-                timers.clear()
+                for window in held.values():
+                    if window[2] is not None:
+                        disarm(window[2])
+                        window[2] = None
 
             def flush() -> None:
                 cancel()
-                values = list(pending.values())
-                pending.clear()
+                values = [window[1] for window in held.values()]
+                held.clear()
                 for value in values:
                     on_next(value)
 
