@@ -53,6 +53,7 @@ from .protocol import (
     encode,
 )
 from .resume import start
+from .shared import SharedFrames
 from .slow import SlowConsumers
 from .subscription import RateGate, Subscription
 
@@ -84,6 +85,7 @@ class Broadcaster:
         self.channels: dict[str, Channel] = {}
         self.logs = TopicLogs(bus, self.limits.max_batch, self.metrics.conflated)
         self.slow = SlowConsumers(bus, self.logs, self.limits, self.metrics, self._leave)
+        self._shared = SharedFrames(self.logs, self.limits.max_batch, self.metrics, self.slow)
         self._readers: dict[str, dict[Channel, Subscription]] = {}
         self._others: dict[str, dict[Channel, Subscription]] = {}
         self._dirty: set[Channel] = set()
@@ -264,7 +266,7 @@ class Broadcaster:
         for topic in self._dirty_topics:
             readers = self._readers.get(topic)
             if readers:
-                self._fan_out(topic, readers, dirty, cache)
+                self._shared(topic, readers, dirty, cache)
         self._dirty_topics.clear()
         frames: dict[int, bytes] = {}
         closed = ConnectionState.CLOSED
@@ -285,56 +287,6 @@ class Broadcaster:
                 channel.close_when_sent()
             elif channel.blocked:
                 self.slow.check(channel)
-
-    def _fan_out(self, topic: str, readers: dict[Channel, Subscription], dirty: set[Channel],
-                 cache: ReadCache) -> None:
-        """The common case, at the cost of one write per client: every reader of ``topic`` due one frame of
-        it and nothing else gets the frame built once for its place in the log; the metrics are counted once.
-
-        Any other reader (blocked, closing, further behind than a frame, with something queued, or on
-        more than one topic) is added to ``dirty`` for the general path.
-        """
-        last = self.logs[topic].last_seq
-        max_batch, read, monotonic = self.limits.max_batch, self.logs.read, time.monotonic
-        latency = self.metrics.latency
-        entry: Entry | None = None
-        frame = b""
-        at = -1  # the position ``entry`` was read from
-        ages: list[float] = []
-        messages = frames = nbytes = 0
-        for channel, sub in list(readers.items()):  # a write may end a connection, which leaves readers
-            position = sub.position
-            due = last - position
-            if due <= 0:
-                continue
-            if (due > max_batch or channel.blocked or channel.outbox is not None or len(channel.subscriptions) != 1
-                    or channel.connection.closing is not None or channel in dirty):
-                dirty.add(channel)
-                continue
-            if position == at:  # the same place as the client before: the same entry, and the cursor moves on
-                sub.position = last
-            else:
-                entries = read(sub, cache)  # one entry: at most max_batch messages, still in the log
-                assert entries is not None and len(entries) == 1, "a reader due at most one frame reads one entry"
-                if ages and entry is not None:
-                    latency.observe_each(ages, entry.messages)
-                    ages = []
-                entry, at = entries[0], position
-                frame = entry.payload if entry.messages == 1 else b"[" + entry.payload + b"]"
-            assert entry is not None
-            if channel.write_shared(frame, entry, sub):
-                ages.append(monotonic() - entry.enqueued)
-                messages += entry.messages
-                nbytes += len(entry.payload)
-                frames += 1
-                if channel.blocked:
-                    self.slow.check(channel)
-        if frames:
-            assert entry is not None
-            latency.observe_each(ages, entry.messages)
-            self.metrics.messages_sent[topic] += messages
-            self.metrics.bytes_sent[topic] += nbytes
-            self.metrics.frames_sent += frames
 
     def _materialize(self, channel: Channel) -> None:
         """Move what a client's readers are due from the logs into its outbox (before a control message)."""
