@@ -46,13 +46,14 @@ import statistics
 import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import web
 
-__all__ = ["main"]
+__all__ = ["main", "publish_paced"]
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -259,6 +260,25 @@ def _shares(n: int, k: int) -> list[int]:
     return [n // k + (1 if i < n % k else 0) for i in range(min(k, n))]
 
 
+async def publish_paced(publish: Callable[[str, Any], object], rate: int, seconds: float) -> tuple[int, float]:
+    """Publish ``rate`` ticks/s on ``ticks`` for ``seconds``, in bursts every 10 ms (longer under 100 msg/s),
+    each carrying its publish time ``t``; returns how many were published and the CPU seconds it took."""
+    burst = max(1, rate // 100)
+    period = burst / rate
+    published = 0
+    start = time.perf_counter()
+    cpu0 = time.process_time()
+    next_at = start
+    while time.perf_counter() - start < seconds:
+        now = time.time()
+        for _ in range(burst):
+            publish("ticks", {"symbol": "EURUSD", "bid": 1.1, "ask": 1.1002, "t": now})
+        published += burst
+        next_at += period
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    return published, time.process_time() - cpu0
+
+
 async def _measure(kind: str, n: int, rate: int, seconds: float, client_processes: int) -> dict[str, Any]:
     bus = InMemoryBus()
     bus.declare(TopicSpec("ticks", "lossless", history=HISTORY))
@@ -283,20 +303,7 @@ async def _measure(kind: str, n: int, rate: int, seconds: float, client_processe
     while not all(r.is_set() for r in readies):
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)
-    burst = max(1, rate // 100)
-    period = burst / rate  # 10 ms, or longer under 100 messages/s
-    published = 0
-    start = time.perf_counter()
-    cpu0 = time.process_time()
-    next_at = start
-    while time.perf_counter() - start < seconds:
-        now = time.time()
-        for _ in range(burst):
-            bus.publish("ticks", {"symbol": "EURUSD", "bid": 1.1, "ask": 1.1002, "t": now})
-        published += burst
-        next_at += period
-        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-    cpu = time.process_time() - cpu0
+    published, cpu = await publish_paced(bus.publish, rate, seconds)
     loop = asyncio.get_running_loop()
     parts = [await loop.run_in_executor(None, out.get) for _ in processes]
     latencies = sorted(x for part in parts for x in part["latencies"])

@@ -41,7 +41,7 @@ from aiohttp import web
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from fanout import SAMPLED, _client_process  # the same light clients as the fan-out benchmark
+from fanout import SAMPLED, _client_process, publish_paced  # the fan-out benchmark's clients and publisher
 
 from rxstream.backend import StaticBackend
 from rxstream.bus import InMemoryBus, TopicSpec
@@ -99,22 +99,6 @@ async def _wait_listening(port: int) -> None:
 # --- one measurement ----------------------------------------------------------------------------
 
 
-async def _publish(publish: Any, rate: int, seconds: float) -> tuple[int, float]:
-    burst = max(1, rate // 100)
-    published = 0
-    start = time.perf_counter()
-    cpu0 = time.process_time()
-    next_at = start
-    while time.perf_counter() - start < seconds:
-        now = time.time()
-        for _ in range(burst):
-            publish("ticks", {"symbol": "EURUSD", "bid": 1.1, "ask": 1.1002, "t": now})
-        published += burst
-        next_at += 0.01
-        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-    return published, time.process_time() - cpu0
-
-
 async def _measure(kind: str, n: int, rate: int, seconds: float, redis_url: str) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     gateways: list[Any] = []
@@ -158,7 +142,7 @@ async def _measure(kind: str, n: int, rate: int, seconds: float, redis_url: str)
         while not ready.is_set():
             await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
-    published, cpu = await _publish(publish, rate, seconds)
+    published, cpu = await publish_paced(publish, rate, seconds)
     loop = asyncio.get_running_loop()
     results = [await loop.run_in_executor(None, out.get, True, seconds + 60) for _, _, out in clients]
     for process, _, _ in clients:
@@ -196,7 +180,7 @@ async def _hop(rate: int, seconds: float, redis_url: str) -> tuple[float, float]
     while not latencies:
         await asyncio.sleep(0.01)
     latencies.clear()
-    await _publish(lambda topic, value: publisher.publish("hop", value), rate, seconds)
+    await publish_paced(lambda topic, value: publisher.publish("hop", value), rate, seconds)
     await asyncio.sleep(0.5)
     await reader.close()
     await publisher.close()
