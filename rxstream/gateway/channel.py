@@ -210,7 +210,7 @@ class Channel:
         try:
             writable = self.sink.write(frame)
             n = len(frame)
-            self._written += n + (2 if n < 126 else 4 if n < 65536 else 10)  # header_size(n), inlined
+            self._written += n + header_size(n)
             if sub.policy == "lossless":
                 inflight = self._inflight
                 if inflight is None and self.sink.unsent() == 0:

@@ -13,7 +13,6 @@ from reactivex.disposable import CompositeDisposable, SerialDisposable
 from ..direct import DirectObservable
 from ..errors import ArgumentError, ConfigError
 from ..health import HealthMonitor
-from ..hub import Hub
 from ._scheduling import require_scheduler
 
 __all__ = ["Backoff", "retry_with_backoff"]
@@ -115,9 +114,6 @@ def retry_with_backoff(
             waiting = SerialDisposable()
 
             emit = observer.on_next
-            hub = getattr(emit, "__self__", None)
-            if not (isinstance(hub, Hub) and getattr(emit, "__func__", None) is Hub.on_next):
-                hub = None  # into a hub: its fan-out is inlined below, one call per value fewer
 
             def next_(value: _T) -> None:
                 nonlocal attempt
@@ -131,21 +127,6 @@ def retry_with_backoff(
                 state.total_updates += 1
                 state.error_count = 0
                 emit(value)
-
-            def next_recorded_into_hub(value: _T) -> None:  # the same, then Hub.on_next inlined
-                nonlocal attempt
-                attempt = 0
-                state.last_update = monitor.scheduler.now
-                state.total_updates += 1
-                state.error_count = 0
-                sole = hub.sole  # type: ignore[union-attr]
-                if sole is None:
-                    emit(value)
-                    return
-                try:
-                    sole[1](value)
-                except Exception as error:
-                    hub.fail(sole[0], error)  # type: ignore[union-attr]
 
             def error(exc: Exception) -> None:
                 nonlocal attempt
@@ -164,7 +145,7 @@ def retry_with_backoff(
                 waiting.disposable = clock.schedule_relative(delay, lambda *_: subscribe_once())
 
             def subscribe_once() -> None:
-                forward = (next_recorded if hub is None else next_recorded_into_hub) if record else next_
+                forward = next_recorded if record else next_
                 current.disposable = source.subscribe(forward, error, observer.on_completed, scheduler=scheduler_)
 
             subscribe_once()
