@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 from pathlib import Path
+
+from tws_support import sim_command
 
 from rxstream.ibkr.api import NAME
 
@@ -45,31 +46,19 @@ ib.disconnect()
 
 
 async def test_unmodified_ib_insync_script_against_rxstream_sim() -> None:
-    sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rxstream.cli", "sim", "--port", "0", "--speed", "2000",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert sim.stdout is not None
-        banner = (await asyncio.wait_for(sim.stdout.readline(), 30)).decode()
-        port = re.search(r"listening on 127\.0\.0\.1:(\d+)", banner)
-        assert port, banner
+    async with sim_command("--speed", "2000") as (_, port, banner):
         assert "EURUSD" in banner
         script = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", SCRIPT.replace("LIBRARY", NAME), port[1],
+            sys.executable, "-c", SCRIPT.replace("LIBRARY", NAME), str(port),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(script.communicate(), 60)
         assert script.returncode == 0, err.decode()[-2000:]
-    finally:
-        sim.terminate()
-        await asyncio.wait_for(sim.wait(), 10)
     seen = json.loads(out)
     assert ["DU0000001", "EUR.USD", 100000.0] in seen["positions"]
     assert 1.0 < seen["bid"] < seen["ask"] < 1.2  # EUR/USD on 2020-01-01
     assert seen["status"] == "Filled" and 1.0 < seen["fill_price"] < 1.2  # the ask when the order arrived
     assert seen["commission"] == 2.0
-    assert sim.returncode == 0
 
 
 async def test_sim_command_names_a_bad_tick_file(tmp_path: Path) -> None:

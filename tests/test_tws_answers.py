@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tws_support import next_event
 
 from rxstream.events import Tick
 from rxstream.ibkr.api import IB, Contract, Forex, LimitOrder, MarketOrder, Stock
@@ -70,16 +71,6 @@ async def ib(sim: TwsSimulator) -> AsyncIterator[IB]:
     await asyncio.wait_for(gone, 2)
 
 
-def next_event(event: Any, predicate: Callable[..., bool] = lambda *a: True) -> asyncio.Future[Any]:
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def handler(*args: Any) -> None:
-        if not future.done() and predicate(*args):
-            future.set_result(args if len(args) != 1 else args[0])
-
-    event += handler
-    future.add_done_callback(lambda _: event.disconnect(handler))
-    return future
 
 
 async def history(ib: IB, *, end: Any = "", duration: str = "30 D", size: str = "1 hour", what: str = "MIDPOINT",

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+from tws_support import next_event, sim_command
 
 from rxstream.errors import ConfigError
 from rxstream.ibkr.api import IB, Forex
@@ -83,16 +84,6 @@ def test_apply_each_kind() -> None:
     assert lines[0] == "dropped 2 connection(s)" and lines[3] == "sent error 1100 to 1 client(s)"
 
 
-def next_event(event: Any, predicate: Callable[..., bool] = lambda *a: True) -> asyncio.Future[Any]:
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def handler(*args: Any) -> None:
-        if not future.done() and predicate(*args):
-            future.set_result(args)
-
-    event += handler
-    future.add_done_callback(lambda _: event.disconnect(handler))
-    return future
 
 
 @pytest.fixture
@@ -186,17 +177,10 @@ async def test_repeating_fault(sim: TwsSimulator) -> None:
 
 
 async def test_sim_command_with_faults_over_tcp() -> None:
-    sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rxstream.cli", "sim", "--port", "0", "--speed", "0",
-        "--fault", "2s:error=1100", "--fault", "2.5s:error=1102", "--fault", "3s:drop",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    async with sim_command("--speed", "0", "--fault", "2s:error=1100", "--fault", "2.5s:error=1102",
+                           "--fault", "3s:drop") as (sim, port, _):
         assert sim.stdout is not None
-        banner = (await asyncio.wait_for(sim.stdout.readline(), 30)).decode()
-        port = re.search(r"listening on 127\.0\.0\.1:(\d+)", banner)
-        assert port, banner
-        ib = await connect(int(port[1]))
+        ib = await connect(port)
         codes: list[int] = []
         ib.errorEvent += lambda req_id, code, *_: codes.append(code)
         gone = next_event(ib.disconnectedEvent)
@@ -204,13 +188,9 @@ async def test_sim_command_with_faults_over_tcp() -> None:
         assert codes == [1100, 1102]
         lines = [(await asyncio.wait_for(sim.stdout.readline(), 5)).decode() for _ in range(3)]
         assert "error 1100 to 1 client" in lines[0] and "error 1102" in lines[1] and "dropped 1" in lines[2]
-        again = await connect(int(port[1]))  # the simulator itself keeps serving
+        again = await connect(port)  # the simulator itself keeps serving
         assert again.isConnected()
         again.disconnect()
-    finally:
-        sim.terminate()
-        await asyncio.wait_for(sim.wait(), 10)
-    assert sim.returncode == 0
 
 
 async def test_sim_command_refuses_a_bad_fault() -> None:

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from tws_support import sim_command
 
 from rxstream.events import Tick
 from rxstream.ibkr.api import NAME
@@ -89,20 +90,8 @@ def expected(seconds: int, what: str) -> list[tuple[datetime, float, float, floa
 @pytest.fixture
 async def sim_port() -> AsyncIterator[int]:
     """``rxstream sim`` on a free port, as a user starts it (the bundled session, 1x, looping)."""
-    sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rxstream.cli", "sim", "--port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert sim.stdout is not None
-        banner = (await asyncio.wait_for(sim.stdout.readline(), 30)).decode()
-        port = re.search(r"listening on 127\.0\.0\.1:(\d+)", banner)
-        assert port, banner
-        yield int(port[1])
-    finally:
-        sim.terminate()
-        await asyncio.wait_for(sim.wait(), 10)
-    assert sim.returncode == 0
+    async with sim_command() as (_, port, _):
+        yield port
 
 
 async def run(script: str, *args: str) -> str:

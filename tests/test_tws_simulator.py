@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tws_support import next_event
 
 from rxstream.events import Tick
 from rxstream.ibkr.api import IB, Forex, Future, LimitOrder, MarketOrder, Stock
@@ -57,17 +58,6 @@ async def qualified(ib: IB, contract: Any) -> Any:
     return done
 
 
-def next_event(event: Any, predicate: Callable[..., bool] = lambda *a: True) -> asyncio.Future[Any]:
-    """A future resolved with the args of ``event``'s next emit that satisfies ``predicate``."""
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-    def handler(*args: Any) -> None:
-        if not future.done() and predicate(*args):
-            future.set_result(args if len(args) != 1 else args[0])
-
-    event += handler
-    future.add_done_callback(lambda _: event.disconnect(handler))
-    return future
 
 
 async def test_connect_syncs_without_waiting_on_any_request(sim: TwsSimulator, connect: Any) -> None:
